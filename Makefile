@@ -1,0 +1,50 @@
+# The two set-up commands of the README: `make run` and `make test`. Everything else is a helper of theirs.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+STACK := deploy/local/stack
+# Starts the local stack unless ES_URL and MONGO_URL already point somewhere; stops it afterwards
+# only if this command started it (KEEP_STACK=1 leaves it running for the next command).
+WITH_STACK := source deploy/with-stack.sh &&
+
+.PHONY: venv run test test-slow bench lint unit integration stack-up stack-down clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-dev.lock
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+integration: venv
+	$(WITH_STACK) $(PY) -m pytest -q tests/integration tests/deploy
+
+test: lint
+	$(WITH_STACK) $(PY) -m pytest -q tests
+
+test-slow: venv
+	$(WITH_STACK) $(PY) -m pytest -q -m slow tests
+
+bench: venv
+	$(WITH_STACK) $(PY) -m benchmarks.lookup && $(PY) -m benchmarks.backfill
+
+run: venv
+	KEEP_STACK=1 $(WITH_STACK) PORT=$(PORT) PYTHON=$(PY) deploy/demo/run
+
+stack-up:
+	$(STACK) up
+
+stack-down:
+	$(STACK) down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

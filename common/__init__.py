@@ -1,0 +1,1 @@
+"""Process plumbing shared by the service and the indexer (logging set-up)."""

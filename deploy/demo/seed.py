@@ -1,0 +1,92 @@
+"""Seeds a small demo Rocket.Chat database for `make run` when it has no visitors; prints the demo token."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import os
+import sys
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from indexer import schema
+
+DEMO_USER_ID = "demo-agent"
+DEMO_TOKEN = "demo-token-9HqLlyZOugoStsXCUfD"
+
+CUSTOM_FIELDS: list[dict[str, Any]] = [
+    {"_id": "address", "label": "Address", "scope": "visitor", "visibility": "visible", "searchable": True},
+    {"_id": "plan", "label": "Plan", "scope": "visitor", "visibility": "visible", "searchable": True},
+    {"_id": "internalNote", "label": "Note", "scope": "visitor", "visibility": "hidden", "searchable": False},
+    {"_id": "topic", "label": "Topic", "scope": "room", "visibility": "visible", "searchable": True},
+]
+
+
+def _visitors(now: dt.datetime) -> list[dict[str, Any]]:
+    people = [
+        ("Santa", "santa@example.com", "+5511999999999", "Rocket.Chat street", "premium"),
+        ("Ada Lovelace", "ada@example.org", "+442071234567", "12 St James's Square, London", "gold"),
+        ("Grace Hopper", "grace@example.net", "+12025550123", "Arlington, Virginia", "premium"),
+        ("Alan Turing", "alan@example.co.uk", "+441619998888", "Wilmslow, Cheshire", "basic"),
+    ]
+    return [
+        {
+            "_id": f"demo-visitor-{index}",
+            "username": f"guest-{index}",
+            "ts": now - dt.timedelta(days=30 - index),
+            "token": f"visitor-token-{index}",
+            "name": name,
+            "visitorEmails": [{"address": email}],
+            "phone": [{"phoneNumber": phone}],
+            "livechatData": {"address": address, "plan": plan, "internalNote": "likes tea"},
+            "status": "offline",
+            "_updatedAt": now,
+        }
+        for index, (name, email, phone, address, plan) in enumerate(people, start=1)
+    ]
+
+
+async def seed(mongo_url: str) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+    try:
+        database = client.get_default_database(default="rocketchat")
+        if await database[schema.VISITORS_COLLECTION].estimated_document_count() > 0:
+            return
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        hashed = base64.b64encode(hashlib.sha256(DEMO_TOKEN.encode()).digest()).decode()
+        await database[schema.USERS_COLLECTION].replace_one(
+            {"_id": DEMO_USER_ID},
+            {
+                "_id": DEMO_USER_ID,
+                "username": "demo.agent",
+                "active": True,
+                "roles": ["user", "livechat-agent"],
+                "services": {"resume": {"loginTokens": [{"when": now, "hashedToken": hashed}]}},
+            },
+            upsert=True,
+        )
+        await database[schema.PERMISSIONS_COLLECTION].replace_one(
+            {"_id": "view-l-room"},
+            {"_id": "view-l-room", "roles": ["admin", "livechat-manager", "livechat-monitor", "livechat-agent"]},
+            upsert=True,
+        )
+        for definition in CUSTOM_FIELDS:
+            await database[schema.CUSTOM_FIELDS_COLLECTION].replace_one(
+                {"_id": definition["_id"]}, definition, upsert=True
+            )
+        await database[schema.VISITORS_COLLECTION].insert_many(_visitors(now))
+    finally:
+        await client.close()
+
+
+def main() -> int:
+    asyncio.run(seed(os.environ["MONGO_URL"]))
+    print(DEMO_TOKEN)  # noqa: T201 - the CLI's output, read by deploy/demo/run
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

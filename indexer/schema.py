@@ -1,0 +1,126 @@
+"""Names, mapping and gram rules of the contacts index, shared by the indexer and the service.
+
+Pure: no I/O. The service imports this module and nothing else from the indexer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+VISITORS_COLLECTION: Final = "rocketchat_livechat_visitor"
+CUSTOM_FIELDS_COLLECTION: Final = "rocketchat_livechat_custom_field"
+TRASH_COLLECTION: Final = "rocketchat__trash"
+TRASH_VISITOR_MARK: Final = "livechat_visitor"
+USERS_COLLECTION: Final = "users"
+PERMISSIONS_COLLECTION: Final = "rocketchat_permissions"
+
+# Fields of an indexed contact document.
+FIELD_ID: Final = "id"
+FIELD_TS: Final = "ts"
+FIELD_UPDATED_AT: Final = "updated_at"
+FIELD_EMAILS: Final = "emails"
+FIELD_PHONES: Final = "phones"
+FIELD_CUSTOM: Final = "custom"
+FIELD_CUSTOM_GRAMS: Final = "custom_grams"
+FIELD_CUSTOM_LONG: Final = "custom_long"
+FIELD_VISITOR: Final = "visitor"
+FIELD_CONTENT_HASH: Final = "content_hash"
+
+# Substring search over custom fields without ngram analyzers (absent from the minimal server):
+# the indexer stores every trigram of the lowercased value as a keyword "<key>:<gram>", padded at the
+# end so that each 1- and 2-character substring is the prefix of some stored gram. A query of three
+# characters or fewer is then exact; a longer one intersects its trigrams and the service confirms
+# the candidates literally. Values longer than GRAM_WINDOW only have grams for their head and are
+# also listed under FIELD_CUSTOM_LONG so that a match in their tail is still a candidate.
+GRAM_SIZE: Final = 3
+GRAM_PAD: Final = "\x03"
+GRAM_WINDOW: Final = 1024
+GRAM_KEY_SEPARATOR: Final = ":"
+MAX_QUERY_GRAMS: Final = 32
+
+# Rocket.Chat's own rule for custom field names; only such keys are ever queried.
+CUSTOM_FIELD_NAME: Final = re.compile(r"[0-9a-zA-Z_-]+")
+
+MAPPING: Final[dict[str, Any]] = {
+    "dynamic": "strict",
+    "properties": {
+        FIELD_ID: {"type": "keyword"},
+        FIELD_TS: {"type": "date"},
+        FIELD_UPDATED_AT: {"type": "date"},
+        FIELD_EMAILS: {"type": "keyword", "normalizer": "lowercase"},
+        FIELD_PHONES: {"type": "keyword"},
+        FIELD_CUSTOM: {"type": "flattened", "ignore_above": 1024},
+        FIELD_CUSTOM_GRAMS: {"type": "keyword"},
+        FIELD_CUSTOM_LONG: {"type": "keyword"},
+        FIELD_VISITOR: {"type": "object", "enabled": False},
+        FIELD_CONTENT_HASH: {"type": "keyword", "index": False, "doc_values": False},
+    },
+}
+
+SETTINGS: Final[dict[str, Any]] = {
+    "index": {
+        "number_of_shards": 1,
+        "auto_expand_replicas": "0-1",
+        "refresh_interval": "1s",
+    }
+}
+
+
+def index_name(alias: str, generation: int) -> str:
+    """The concrete index behind `alias` for one mapping generation: contacts-v1, contacts-v2, ..."""
+    return f"{alias}-v{generation}"
+
+
+def generation_of(alias: str, name: str) -> int | None:
+    """The generation number of a concrete index name, or None if it is not one of `alias`'s."""
+    prefix = f"{alias}-v"
+    if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
+        return None
+    return int(name[len(prefix) :])
+
+
+def fold(text: str) -> str:
+    """Case folding shared by indexing and querying, so both sides agree on one rule."""
+    return text.lower()
+
+
+def gram_term(key: str, gram: str) -> str:
+    return f"{key}{GRAM_KEY_SEPARATOR}{gram}"
+
+
+def presence_term(key: str) -> str:
+    """Stored for every string value of `key`, so an empty search value (a match-all regex) works."""
+    return f"{key}{GRAM_KEY_SEPARATOR}"
+
+
+def value_grams(value: str) -> set[str]:
+    """The padded trigrams of one custom-field value's head (see the comment above)."""
+    head = fold(value)[:GRAM_WINDOW]
+    padded = head + GRAM_PAD * (GRAM_SIZE - 1)
+    return {padded[i : i + GRAM_SIZE] for i in range(len(head))}
+
+
+def query_grams(value: str) -> list[str]:
+    """Trigrams that every value containing `value` must have, at most MAX_QUERY_GRAMS, spread evenly."""
+    folded = fold(value)
+    grams = sorted({folded[i : i + GRAM_SIZE] for i in range(len(folded) - GRAM_SIZE + 1)})
+    if len(grams) <= MAX_QUERY_GRAMS:
+        return grams
+    step = len(grams) / MAX_QUERY_GRAMS
+    return [grams[int(i * step)] for i in range(MAX_QUERY_GRAMS)]
+
+
+def value_strings(value: Any) -> list[str]:
+    """The strings a Mongo regex on a field tests: the value itself, or each string of an array."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def value_contains(stored: Any, needle: str) -> bool:
+    """Rocket.Chat's `new RegExp(escapeRegExp(needle), "i")` test of a stored custom-field value."""
+    folded = fold(needle)
+    return any(folded in fold(text) for text in value_strings(stored))

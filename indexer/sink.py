@@ -1,0 +1,106 @@
+"""Elasticsearch writes of the indexer: index creation behind the alias and bulk writes with external versions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch.helpers import async_streaming_bulk
+
+from indexer import schema, transform
+
+log = logging.getLogger(__name__)
+
+
+def index_action(index: str, visitor: Mapping[str, Any]) -> dict[str, Any]:
+    """The bulk action that makes the index hold this visitor as of its version (or drop it if disabled)."""
+    if not transform.is_searchable(visitor):
+        return delete_action(index, transform.document_id(visitor.get("_id")), transform.version_of(visitor))
+    return {
+        "_op_type": "index",
+        "_index": index,
+        "_id": transform.document_id(visitor.get("_id")),
+        "version": transform.version_of(visitor),
+        "version_type": "external_gte",
+        "_source": transform.to_index_document(visitor),
+    }
+
+
+def delete_action(index: str, document_id: str, version: int) -> dict[str, Any]:
+    return {
+        "_op_type": "delete",
+        "_index": index,
+        "_id": document_id,
+        "version": version,
+        "version_type": "external_gte",
+    }
+
+
+def is_settled(result: Mapping[str, Any]) -> bool:
+    """Whether a bulk item leaves the index as the action intended.
+
+    A version conflict means the index already holds a newer write; a 404 on delete means it is gone.
+    """
+    status = int(result.get("status", 0))
+    op = next(iter(result), "")
+    return status < 300 or status == 409 or (op == "delete" and status == 404)
+
+
+async def current_index(client: AsyncElasticsearch, alias: str) -> str | None:
+    """The concrete index the alias points to, or None when the alias does not exist."""
+    try:
+        found = await client.indices.get_alias(name=alias)
+    except NotFoundError:
+        return None
+    names = sorted(found.body, key=lambda name: schema.generation_of(alias, name) or 0)
+    return names[-1] if names else None
+
+
+async def create_generation(client: AsyncElasticsearch, alias: str, generation: int) -> str:
+    name = schema.index_name(alias, generation)
+    await client.options(ignore_status=400).indices.create(
+        index=name, mappings=schema.MAPPING, settings=schema.SETTINGS
+    )
+    return name
+
+
+async def ensure_index(client: AsyncElasticsearch, alias: str) -> str:
+    """The index behind `alias`, creating generation 1 and the alias when neither exists yet."""
+    existing = await current_index(client, alias)
+    if existing is not None:
+        return existing
+    name = await create_generation(client, alias, 1)
+    await client.indices.update_aliases(actions=[{"add": {"index": name, "alias": alias}}])
+    log.info("created index %s behind alias %s", name, alias)
+    return name
+
+
+async def write(
+    client: AsyncElasticsearch,
+    actions: Iterable[dict[str, Any]] | AsyncIterable[dict[str, Any]],
+    *,
+    chunk_size: int = 500,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Send `actions` in bulk; returns how many settled and the items Elasticsearch rejected.
+
+    429s are retried by the helper with backoff; other failures are returned, never dropped silently.
+    """
+    settled = 0
+    rejected: list[dict[str, Any]] = []
+    async for ok, item in async_streaming_bulk(
+        client,
+        actions,
+        chunk_size=chunk_size,
+        raise_on_error=False,
+        raise_on_exception=True,
+        max_retries=8,
+        initial_backoff=1,
+        max_backoff=30,
+    ):
+        if ok or is_settled(item):
+            settled += 1
+        else:
+            rejected.append(item)
+    return settled, rejected

@@ -1,0 +1,51 @@
+"""The application factory: routes, middleware, and the clients opened and closed with the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from elasticsearch import AsyncElasticsearch
+from pymongo import AsyncMongoClient
+
+from service import handlers
+from service.auth import Authenticator
+from service.contacts import CustomFieldRegistry
+from service.keys import AUTHENTICATOR, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.settings import Settings
+
+SEARCH_PATH = "/api/v1/omnichannel/contact.search"
+
+
+async def _clients(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    timeout_ms = int(settings.backend_timeout * 1000)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_url, serverSelectionTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms, tz_aware=False
+    )
+    es = AsyncElasticsearch(
+        settings.es_url, request_timeout=settings.backend_timeout, max_retries=1, retry_on_timeout=False
+    )
+    database = mongo.get_default_database(default="rocketchat")
+    app[ELASTICSEARCH] = es
+    app[MONGO_DATABASE] = database
+    app[AUTHENTICATOR] = Authenticator(database, settings.auth_cache_ttl)
+    app[CUSTOM_FIELDS] = CustomFieldRegistry(database, settings.custom_fields_ttl)
+    try:
+        yield
+    finally:
+        await es.close()
+        await mongo.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[handlers.envelope_middleware])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_clients)
+    app.router.add_get(SEARCH_PATH, handlers.contact_search)
+    app.router.add_get(SEARCH_PATH + "/openapi.json", handlers.openapi)
+    app.router.add_get("/openapi.json", handlers.openapi)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    return app

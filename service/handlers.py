@@ -1,0 +1,116 @@
+"""Request handlers and the middleware that turns every failure into the contract's JSON envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import elasticsearch
+import orjson
+import pymongo.errors
+from aiohttp import web
+
+from service import contacts, query
+from service.errors import ApiError, BackendFailed, BackendUnavailable
+from service.keys import AUTHENTICATOR, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.openapi import OPENAPI
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+async def contact_search(request: web.Request) -> web.Response:
+    await request.app[AUTHENTICATOR].authorize(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
+    requested = query.parse_criteria(list(request.query.items()))
+    criteria = requested.restricted_to(await request.app[CUSTOM_FIELDS].searchable()) if requested.custom else requested
+    if criteria.is_empty:
+        return json_response({"contact": None, "success": True})
+    contact = await contacts.find_contact(request.app[ELASTICSEARCH], request.app[SETTINGS].es_index, criteria)
+    return json_response({"contact": contact, "success": True})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when Elasticsearch answers and has the alias, and MongoDB answers a ping."""
+    checks: dict[str, str] = {}
+    try:
+        exists = await request.app[ELASTICSEARCH].indices.exists_alias(name=request.app[SETTINGS].es_index)
+        checks["elasticsearch"] = "ok" if exists else "alias missing"
+    except elasticsearch.TransportError as failure:
+        checks["elasticsearch"] = type(failure).__name__
+    try:
+        await request.app[MONGO_DATABASE].command("ping")
+        checks["mongo"] = "ok"
+    except pymongo.errors.PyMongoError as failure:
+        checks["mongo"] = type(failure).__name__
+    ready = all(state == "ok" for state in checks.values())
+    return json_response({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(OPENAPI)
+
+
+def _backend_failure(failure: Exception) -> ApiError | None:
+    """The API error a backend failure maps to, or None for anything that is not a backend's."""
+    if isinstance(failure, elasticsearch.NotFoundError):
+        return BackendUnavailable("Search index is not available")
+    if isinstance(failure, elasticsearch.ApiError) and failure.meta.status in {429, 503}:
+        return BackendUnavailable("Search backend is overloaded")
+    if isinstance(failure, elasticsearch.ApiError):
+        return BackendFailed("Search backend failed")
+    if isinstance(failure, elasticsearch.TransportError):
+        return BackendUnavailable("Search backend is unavailable")
+    if isinstance(failure, pymongo.errors.ConnectionFailure | pymongo.errors.ServerSelectionTimeoutError):
+        return BackendUnavailable("Database is unavailable")
+    if isinstance(failure, pymongo.errors.PyMongoError):
+        return BackendFailed("Database failed")
+    return None
+
+
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Maps failures to JSON envelopes, marks responses uncacheable and logs one line per request."""
+    started = time.perf_counter()
+    response: web.StreamResponse
+    try:
+        response = await handler(request)
+    except ApiError as failure:
+        response = json_response(failure.body(), failure.status)
+    except web.HTTPException as failure:
+        response = json_response({"success": False, "error": failure.reason}, failure.status)
+        for name in ("Allow",):
+            if name in failure.headers:
+                response.headers[name] = failure.headers[name]
+    except asyncio.CancelledError:
+        raise
+    except Exception as failure:
+        mapped = _backend_failure(failure)
+        if mapped is None:
+            log.exception("unexpected failure on %s", request.path)
+            mapped = ApiError("Internal server error")
+        else:
+            log.warning("backend failure on %s: %s", request.path, type(failure).__name__)
+        response = json_response(mapped.body(), mapped.status)
+    response.headers["Cache-Control"] = "no-store"
+    log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return response

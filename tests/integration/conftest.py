@@ -1,0 +1,56 @@
+"""Fixtures that run the real service and the real indexer against the test services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from elasticsearch import AsyncElasticsearch
+from pymongo.asynchronous.database import AsyncDatabase
+
+from indexer import pipeline
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import Services
+
+Indexer = Callable[[], Awaitable[int]]
+
+
+def service_settings(services: Services, mongo_url: str, alias: str, **overrides: Any) -> Settings:
+    return Settings(
+        mongo_url=mongo_url,
+        es_url=services.es_url,
+        es_index=alias,
+        auth_cache_ttl=0.5,
+        custom_fields_ttl=0.5,
+        backend_timeout=3.0,
+        log_format="text",
+        **overrides,
+    )
+
+
+async def start_client(settings: Settings) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings)))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def api(services: Services, mongo_url: str, alias: str) -> AsyncIterator[TestClient[Any, Any]]:
+    client = await start_client(service_settings(services, mongo_url, alias))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def index_visitors(database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str) -> Indexer:
+    """Runs the real indexer's full pass over the test database."""
+
+    async def run() -> int:
+        return await pipeline.backfill_once(database, es, alias, 500)
+
+    return run
