@@ -19,16 +19,13 @@ Indexer = Callable[[], Awaitable[int]]
 
 
 def service_settings(services: Services, mongo_url: str, alias: str, **overrides: Any) -> Settings:
-    return Settings(
-        mongo_url=mongo_url,
-        es_url=services.es_url,
-        es_index=alias,
-        auth_cache_ttl=0.5,
-        custom_fields_ttl=0.5,
-        backend_timeout=3.0,
-        log_format="text",
-        **overrides,
-    )
+    defaults: dict[str, Any] = {
+        "auth_cache_ttl": 0.5,
+        "custom_fields_ttl": 0.5,
+        "backend_timeout": 3.0,
+        "log_format": "text",
+    }
+    return Settings(mongo_url=mongo_url, es_url=services.es_url, es_index=alias, **(defaults | overrides))
 
 
 async def start_client(settings: Settings) -> TestClient[Any, Any]:

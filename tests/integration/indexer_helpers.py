@@ -1,0 +1,156 @@
+"""Running the real worker in-process against the test services, and comparing both sides afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch
+from pymongo.asynchronous.database import AsyncDatabase
+
+from indexer import schema, transform
+from indexer.checkpoint import CHECKPOINTS_COLLECTION
+from indexer.metrics import Metrics
+from indexer.progress import Progress
+from indexer.settings import Settings
+from indexer.worker import Worker
+from tests.conftest import Services
+
+
+def worker_settings(services: Services, mongo_url: str, alias: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "mongo_url": mongo_url,
+        "es_url": services.es_url,
+        "es_index": alias,
+        "batch_size": 100,
+        "poll_interval": 0.2,
+        "metrics_port": 0,
+        "log_format": "text",
+        "overlap_window": 2.0,
+        "reconcile_interval": 3600.0,
+        "lease_ttl": 2.0,
+        "reindex_ack_timeout": 20.0,
+        "reindex_grace": 0.5,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def quiet_progress(label: str, total: int) -> Progress:
+    return Progress(label, total, stream=None, interval=3600)
+
+
+@dataclass
+class RunningWorker:
+    worker: Worker
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+    writes: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.worker.metrics
+
+    async def stop_and_wait(self, timeout: float = 30) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, timeout)
+
+    async def die(self) -> None:
+        """Vanish like a killed process: no release of the lease, no last checkpoint."""
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+def start_worker(
+    settings: Settings, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, holder: str = "worker-a"
+) -> RunningWorker:
+    stop = asyncio.Event()
+    worker = Worker(
+        settings, database, es, holder=holder, metrics=Metrics(stall_after=30), stop=stop, progress=quiet_progress
+    )
+    writes: list[tuple[float, float]] = []
+    original = worker.writer.write
+
+    async def recorded_write(batch: Any) -> None:
+        began = time.monotonic()
+        await original(batch)
+        writes.append((began, time.monotonic()))
+
+    worker.writer.write = recorded_write  # type: ignore[method-assign]
+    task = asyncio.create_task(worker.run())
+    return RunningWorker(worker, task, stop, writes)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, holder: str = "worker-a"
+) -> AsyncIterator[RunningWorker]:
+    worker = start_worker(settings, database, es, holder)
+    try:
+        yield worker
+    finally:
+        if not worker.task.done():
+            await worker.stop_and_wait()
+        elif not worker.task.cancelled() and worker.task.exception() is not None:
+            raise worker.task.exception()  # type: ignore[misc]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {getattr(check, '__name__', check)}")
+        await asyncio.sleep(interval)
+
+
+async def checkpoint_of(database: AsyncDatabase[dict[str, Any]], alias: str) -> dict[str, Any]:
+    return await database[CHECKPOINTS_COLLECTION].find_one({"_id": alias}) or {}
+
+
+async def mongo_side(database: AsyncDatabase[dict[str, Any]]) -> dict[str, str]:
+    """Index id → content hash of every searchable visitor in MongoDB."""
+    expected: dict[str, str] = {}
+    async for visitor in database[schema.VISITORS_COLLECTION].find({}):
+        if transform.is_searchable(visitor):
+            expected[transform.document_id(visitor["_id"])] = transform.content_hash(transform.to_printable(visitor))
+    return expected
+
+
+async def index_side(es: AsyncElasticsearch, alias: str) -> dict[str, str]:
+    """Index id → content hash of every document behind the alias."""
+    if not await es.indices.exists_alias(name=alias):
+        return {}
+    await es.indices.refresh(index=alias)
+    found: dict[str, str] = {}
+    after: list[Any] | None = None
+    while True:
+        page = await es.search(
+            index=alias,
+            sort=[{schema.FIELD_ID: "asc"}],
+            size=5000,
+            source=[schema.FIELD_CONTENT_HASH],
+            search_after=after,
+            track_total_hits=False,
+        )
+        hits = page.body["hits"]["hits"]
+        for hit in hits:
+            found[hit["_id"]] = hit["_source"][schema.FIELD_CONTENT_HASH]
+        if len(hits) < 5000:
+            return found
+        after = hits[-1]["sort"]
+
+
+async def in_sync(database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str) -> bool:
+    return await mongo_side(database) == await index_side(es, alias)
+
+
+async def indexed(es: AsyncElasticsearch, alias: str, document_id: str) -> dict[str, Any] | None:
+    found = await es.options(ignore_status=404).get(index=alias, id=document_id, realtime=True)
+    return found.body["_source"] if found.body.get("found") else None

@@ -1,0 +1,309 @@
+"""The worker (`python -m indexer run`) against the real services, in polling mode: backfill, sync of every kind of
+change, versions, handover, checkpoints, dead letters, the lease, reindex and SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import sys
+from typing import Any
+
+import pytest
+from elasticsearch import AsyncElasticsearch
+from pymongo.asynchronous.database import AsyncDatabase
+
+from indexer import checkpoint, reindex, schema, sink, transform
+from indexer.checkpoint import DEAD_LETTERS_COLLECTION
+from tests import factories
+from tests.conftest import Services
+from tests.integration.indexer_helpers import (
+    checkpoint_of,
+    eventually,
+    in_sync,
+    index_side,
+    indexed,
+    mongo_side,
+    quiet_progress,
+    running,
+    start_worker,
+    worker_settings,
+)
+
+pytestmark = pytest.mark.usefixtures("services")
+
+
+def now() -> dt.datetime:
+    moment = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def fresh_visitor(**fields: Any) -> dict[str, Any]:
+    """A visitor written now, as Rocket.Chat would (its `_updatedAt` is the write time)."""
+    return factories.visitor(_updatedAt=now(), **fields)
+
+
+async def test_backfill_then_sync_follows_every_kind_of_change(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    visitors = database[schema.VISITORS_COLLECTION]
+    old = [factories.visitor(livechatData={"plan": f"gold-{n}"}) for n in range(250)]
+    await visitors.insert_many(old)
+    settings = worker_settings(services, mongo_url, alias, reconcile_interval=1.0)
+    async with running(settings, database, es) as worker:
+        await eventually(lambda: in_sync(database, es, alias))
+        assert worker.metrics.leader
+        assert (await checkpoint_of(database, alias))["backfill"]["done"] is True
+
+        inserted = fresh_visitor(visitorEmails=[{"address": "new@example.com"}])
+        await visitors.insert_one(inserted)
+        await visitors.update_one(
+            {"_id": old[0]["_id"]}, {"$set": {"livechatData.plan": "platinum", "_updatedAt": now()}}
+        )
+        await visitors.update_one({"_id": old[1]["_id"]}, {"$set": {"disabled": True, "_updatedAt": now()}})
+        await visitors.delete_one({"_id": old[2]["_id"]})  # a hard delete: found by reconciliation
+        trashed = await visitors.find_one_and_delete({"_id": old[3]["_id"]})
+        assert trashed is not None
+        await database[schema.TRASH_COLLECTION].insert_one(
+            {**trashed, "__collection__": schema.TRASH_VISITOR_MARK, "_deletedAt": now()}
+        )
+
+        async def followed() -> bool:
+            return (
+                (await indexed(es, alias, inserted["_id"])) is not None
+                and ((await indexed(es, alias, old[0]["_id"])) or {}).get(schema.FIELD_CUSTOM, {}).get("plan")
+                == ["platinum"]
+                and await indexed(es, alias, old[1]["_id"]) is None
+                and await indexed(es, alias, old[2]["_id"]) is None
+                and await indexed(es, alias, old[3]["_id"]) is None
+            )
+
+        await eventually(followed)
+        assert await in_sync(database, es, alias)
+        assert worker.metrics.deleted >= 3
+        assert worker.metrics.failed == 0
+
+
+async def test_an_older_write_never_replaces_a_newer_one(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    stale = factories.visitor(name="old name", _updatedAt=factories.moment(1))
+    newer = {**stale, "name": "new name", "_updatedAt": factories.moment(2)}
+    await database[schema.VISITORS_COLLECTION].insert_one(stale)
+    index = await sink.ensure_index(es, alias)
+    await es.index(**_as_request(sink.index_action(index, newer)), refresh=True)
+    async with running(worker_settings(services, mongo_url, alias), database, es):
+        await eventually(lambda: _backfill_done(database, alias))
+        stored = await indexed(es, alias, stale["_id"])
+        assert stored is not None
+        assert stored[schema.FIELD_VISITOR]["name"] == "new name"
+        # A delete older than the indexed write loses as well.
+        await es.options(ignore_status=409).delete(
+            index=index, id=stale["_id"], version=transform.version_of(stale), version_type="external_gte"
+        )
+        assert await indexed(es, alias, stale["_id"]) is not None
+
+
+def _as_request(action: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "index": action["_index"],
+        "id": action["_id"],
+        "document": action["_source"],
+        "version": action["version"],
+        "version_type": action["version_type"],
+    }
+
+
+async def _backfill_done(database: AsyncDatabase[dict[str, Any]], alias: str) -> bool:
+    return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("done") is True
+
+
+async def test_writes_during_the_backfill_are_not_lost(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    visitors = database[schema.VISITORS_COLLECTION]
+    seeded = [factories.visitor() for _ in range(3000)]
+    await visitors.insert_many(seeded)
+    settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
+    async with running(settings, database, es) as worker:
+        await eventually(lambda: _backfill_started(database, alias), interval=0.01)
+        # Behind the backfill cursor (low ids, already read) and ahead of it, while it runs.
+        for position in (0, 1, 2, 2990, 2991):
+            await visitors.update_one(
+                {"_id": seeded[position]["_id"]}, {"$set": {"name": f"renamed {position}", "_updatedAt": now()}}
+            )
+        early = fresh_visitor(_id="0000-inserted-first")  # sorts before every id the backfill already passed
+        await visitors.insert_one(early)
+        assert not await _backfill_done(database, alias), "the backfill ended before the writes: make it longer"
+        await eventually(lambda: in_sync(database, es, alias), timeout=60)
+        assert worker.metrics.failed == 0
+
+
+async def _backfill_started(database: AsyncDatabase[dict[str, Any]], alias: str) -> bool:
+    return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("after") is not None
+
+
+async def test_a_stopped_backfill_resumes_from_its_checkpoint(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    await database[schema.VISITORS_COLLECTION].insert_many([factories.visitor() for _ in range(2000)])
+    settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
+    first = start_worker(settings, database, es)
+    await eventually(lambda: _backfill_started(database, alias), interval=0.01)
+    await first.stop_and_wait()
+    saved = (await checkpoint_of(database, alias))["backfill"]
+    assert saved["done"] is False
+    assert saved["after"] is not None
+    written_before = first.metrics.indexed
+    assert 0 < written_before < 2000
+    async with running(settings, database, es) as second:
+        await eventually(lambda: _backfill_done(database, alias), timeout=60)
+        await eventually(lambda: in_sync(database, es, alias))
+        # Resumed after the saved id: the second run did not start over.
+        assert second.metrics.indexed <= 2000 - written_before + settings.batch_size
+
+
+async def test_a_visitor_elasticsearch_refuses_is_dead_lettered_and_the_rest_goes_on(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    visitors = database[schema.VISITORS_COLLECTION]
+    # A keyword longer than Lucene's 32766-byte term limit: the document cannot be indexed.
+    refused = factories.visitor(visitorEmails=[{"address": "x" * 40_000 + "@example.com"}])
+    await visitors.insert_many([factories.visitor() for _ in range(20)] + [refused])
+    async with running(worker_settings(services, mongo_url, alias), database, es) as worker:
+        await eventually(lambda: _backfill_done(database, alias))
+        later = fresh_visitor()
+        await visitors.insert_one(later)
+        await eventually(lambda: _is_indexed(es, alias, later["_id"]))
+        assert worker.metrics.failed == 1
+    letters = [letter async for letter in database[DEAD_LETTERS_COLLECTION].find({})]
+    assert [letter["document_id"] for letter in letters] == [refused["_id"]]
+    assert letters[0]["reason"]["type"]
+    assert len(await index_side(es, alias)) == 21
+
+
+async def _is_indexed(es: AsyncElasticsearch, alias: str, document_id: str) -> bool:
+    return await indexed(es, alias, document_id) is not None
+
+
+async def test_one_writer_at_a_time_and_the_follower_takes_over(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    visitors = database[schema.VISITORS_COLLECTION]
+    await visitors.insert_many([factories.visitor() for _ in range(300)])
+    settings = worker_settings(services, mongo_url, alias, lease_ttl=2.0)
+    first = start_worker(settings, database, es, holder="first")
+    await eventually(lambda: _backfill_done(database, alias))
+    second = start_worker(settings, database, es, holder="second")
+    try:
+        for _ in range(5):
+            await visitors.insert_one(fresh_visitor())
+            await asyncio.sleep(0.3)
+        await eventually(lambda: in_sync(database, es, alias))
+        assert first.metrics.leader and not second.metrics.leader
+        assert second.writes == []
+        token = (await checkpoint_of(database, alias))["lease"]["token"]
+
+        await first.die()
+        died = asyncio.get_running_loop().time()
+        after_death = fresh_visitor()
+        await visitors.insert_one(after_death)
+        await eventually(lambda: _is_indexed(es, alias, after_death["_id"]), timeout=15)
+        took = asyncio.get_running_loop().time() - died
+        assert second.metrics.leader
+        assert took < settings.lease_ttl + 3, f"takeover took {took:.1f}s"
+        lease = (await checkpoint_of(database, alias))["lease"]
+        assert lease["holder"].startswith("second") or lease["holder"] == "second"
+        assert lease["token"] > token
+        # Never both: every write of the second began after the first's last write ended.
+        assert first.writes and second.writes
+        assert min(began for began, _ in second.writes) > max(ended for _, ended in first.writes)
+        await eventually(lambda: in_sync(database, es, alias))
+    finally:
+        await second.stop_and_wait()
+
+
+async def test_reindex_under_writes_keeps_answering_and_ends_clean(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    visitors = database[schema.VISITORS_COLLECTION]
+    seeded = [factories.visitor(visitorEmails=[{"address": f"v{n}@example.com"}]) for n in range(2000)]
+    await visitors.insert_many(seeded)
+    settings = worker_settings(services, mongo_url, alias, batch_size=200)
+    async with running(settings, database, es):
+        await eventually(lambda: _backfill_done(database, alias), timeout=60)
+        old_index = await sink.current_index(es, alias)
+        done = asyncio.Event()
+        lookups = {"answered": 0, "missed": 0}
+
+        async def write_steadily() -> int:
+            count = 0
+            while not done.is_set():
+                await visitors.insert_one(fresh_visitor())
+                target = seeded[count % len(seeded)]
+                await visitors.update_one({"_id": target["_id"]}, {"$set": {"name": f"n{count}", "_updatedAt": now()}})
+                count += 1
+                await asyncio.sleep(0.02)
+            return count
+
+        async def look_up_steadily() -> None:
+            n = 0
+            while not done.is_set():
+                email = f"v{n % len(seeded)}@example.com"
+                found = await es.search(index=alias, query={"term": {schema.FIELD_EMAILS: email}}, size=1)
+                lookups["answered" if found.body["hits"]["hits"] else "missed"] += 1
+                n += 1
+
+        writer = asyncio.create_task(write_steadily())
+        reader = asyncio.create_task(look_up_steadily())
+        try:
+            new_index = await reindex.reindex(settings, database, es, stop=asyncio.Event(), progress=quiet_progress)
+        finally:
+            done.set()
+            writes = await writer
+            await reader
+        assert writes > 10
+        assert lookups["missed"] == 0 and lookups["answered"] > 10, lookups
+        assert new_index == schema.index_name(alias, 2)
+        assert await sink.current_index(es, alias) == new_index
+        assert not await es.indices.exists(index=str(old_index))
+        assert not await es.indices.exists_alias(name=checkpoint.next_alias(alias))
+        assert "reindex" not in await checkpoint_of(database, alias)
+        await eventually(lambda: in_sync(database, es, alias), timeout=30)
+
+
+async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    await database[schema.VISITORS_COLLECTION].insert_many([factories.visitor() for _ in range(20_000)])
+    environment = {
+        **os.environ,
+        "MONGO_URL": mongo_url,
+        "ES_URL": services.es_url,
+        "ES_INDEX": alias,
+        "BATCH_SIZE": "200",
+        "METRICS_PORT": "0",
+        "LOG_FORMAT": "json",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "indexer", "run", "--no-progress", env=environment, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await eventually(lambda: _backfill_started(database, alias), timeout=30, interval=0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    saved = await checkpoint_of(database, alias)
+    assert saved["backfill"]["after"] is not None
+    assert saved["lease"]["expires_at"] < dt.datetime.now(dt.UTC).replace(tzinfo=None)  # released
+    # Everything up to the checkpoint is in the index: the batch in flight was finished first.
+    expected = await mongo_side(database)
+    stored = await index_side(es, alias)
+    after = transform.document_id(saved["backfill"]["after"])
+    assert {key for key in expected if key <= after} <= set(stored)
+    assert b"stopped" in stderr

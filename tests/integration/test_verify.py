@@ -1,0 +1,259 @@
+"""`verify [--repair]` against the real services: drift made by hand on both sides is found, bucketed and repaired."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+from typing import Any
+
+from bson import ObjectId
+from elasticsearch import AsyncElasticsearch
+from pymongo.asynchronous.database import AsyncDatabase
+
+from indexer import pipeline, schema, sink, transform, verify
+from indexer.settings import Settings
+from tests import factories
+from tests.conftest import Services, with_database
+
+ALL = 10_000  # examples per kind: every drifting id, so tests compare whole buckets
+
+
+def buckets(tally: verify.Tally) -> dict[str, set[str]]:
+    return {kind.value: set(tally.example_ids[kind]) for kind in verify.DRIFT_KINDS}
+
+
+def no_drift() -> dict[str, set[str]]:
+    return {kind.value: set() for kind in verify.DRIFT_KINDS}
+
+
+async def seed_and_index(
+    database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str, visitors: list[dict[str, Any]]
+) -> str:
+    await database[schema.VISITORS_COLLECTION].insert_many([dict(visitor) for visitor in visitors])
+    await pipeline.backfill_once(database, es, alias, 500)
+    index = await sink.current_index(es, alias)
+    assert index is not None
+    return index
+
+
+async def check(
+    database: AsyncDatabase[dict[str, Any]],
+    es: AsyncElasticsearch,
+    alias: str,
+    *,
+    repair: bool = False,
+    batch_size: int = 7,
+    spill_size: int = verify.SPILL_SIZE,
+) -> verify.Report:
+    return await verify.verify(
+        database, es, alias, batch_size=batch_size, repair=repair, spill_size=spill_size, examples=ALL
+    )
+
+
+async def stored(es: AsyncElasticsearch, index: str, document_id: str) -> dict[str, Any] | None:
+    found = await es.options(ignore_status=404).get(index=index, id=document_id)
+    return found.body["_source"] if found.body.get("found") else None
+
+
+def later(visitor: dict[str, Any]) -> dt.datetime:
+    moment: dt.datetime = visitor["_updatedAt"]
+    return moment + dt.timedelta(hours=1)
+
+
+async def test_drift_on_both_sides_is_bucketed_then_repaired(
+    database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    strings = [factories.visitor(visitorEmails=[{"address": f"v{n}@example.com"}]) for n in range(40)]
+    object_ids = [factories.visitor(_id=ObjectId()) for _ in range(10)]
+    index = await seed_and_index(database, es, alias, strings + object_ids)
+    visitors = database[schema.VISITORS_COLLECTION]
+    ids = [transform.document_id(visitor["_id"]) for visitor in strings + object_ids]
+
+    # Elasticsearch side: a lost document, one MongoDB never had, one without `id`, one with a stale hash.
+    # (Deleted at the version they had, as a versioned delete does: an unversioned one would leave a tombstone
+    # newer than the visitor, which a repair must not and does not overwrite.)
+    for lost in (strings[0], object_ids[5]):
+        document_id = transform.document_id(lost["_id"])
+        await es.delete(index=index, id=document_id, version=transform.version_of(lost), version_type="external_gte")
+    ghost = factories.visitor(_id="ghost")
+    await es.index(index=index, id="ghost", document=transform.to_index_document(ghost))
+    await es.index(index=index, id="no-id-field", document={schema.FIELD_CONTENT_HASH: "x"})
+    stale = {**strings[1], "name": "Before the last write"}
+    await es.index(
+        index=index,
+        id=ids[1],
+        document=transform.to_index_document(stale),
+        version=transform.version_of(stale),
+        version_type="external_gte",
+    )
+    # MongoDB side: an update, a soft removal and hard deletes the index never heard of.
+    await visitors.update_one({"_id": ids[2]}, {"$set": {"name": "Renamed", "_updatedAt": later(strings[2])}})
+    await visitors.update_one({"_id": ids[3]}, {"$set": {"disabled": True, "_updatedAt": later(strings[3])}})
+    await visitors.delete_one({"_id": ids[4]})
+    await visitors.delete_one({"_id": object_ids[6]["_id"]})
+    await es.indices.refresh(index=index)
+
+    expected = {
+        "missing": {ids[0], ids[45]},
+        "extra": {"ghost", "no-id-field", ids[3], ids[4], ids[46]},
+        "different": {ids[1], ids[2]},
+    }
+    report = await check(database, es, alias)
+    assert buckets(report.found) == expected
+    assert report.exit_code == 1
+    assert report.found.visitors == 48
+    assert report.found.documents == 50
+    assert report.found.checked == 52  # 48 visitors, and "ghost", "no-id-field", ids[4], ids[46] of the index
+
+    repaired = await check(database, es, alias, repair=True)
+    assert buckets(repaired.found) == expected
+    assert repaired.repaired is not None
+    assert (repaired.repaired.written, repaired.repaired.rejected) == (9, 0)
+    assert repaired.recheck is not None
+    assert buckets(repaired.recheck) == no_drift()
+    assert repaired.exit_code == 0
+
+    for gone in ("ghost", "no-id-field", ids[3], ids[4], ids[46]):
+        assert await stored(es, index, gone) is None, gone
+    for visitor_id in (strings[0]["_id"], strings[1]["_id"], strings[2]["_id"], object_ids[5]["_id"]):
+        visitor = await visitors.find_one({"_id": visitor_id})
+        assert visitor is not None
+        assert await stored(es, index, transform.document_id(visitor_id)) == transform.to_index_document(visitor)
+
+    after = await check(database, es, alias)
+    assert buckets(after.found) == no_drift()
+    assert after.exit_code == 0
+
+
+async def test_mixed_id_types_merge_in_printed_order(
+    database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    """Every BSON type of `_id` at once: server-sorted passes and the spilled external sort agree with the index."""
+    odd_ids: list[Any] = [5, 40, 300, -7, 2.5, dt.datetime(2024, 1, 2, 3, 4, 5), {"k": 1}, True, ObjectId().binary]
+    string_ids = ["Z", "a", "aa", "é", "\uffff", "\U0001f600", "0123456789abcdef01234567", "4 0"]
+    object_ids = [ObjectId(f"{n:024x}") for n in (1, 0xAB, 0xFF00000000)] + [ObjectId() for _ in range(4)]
+    visitors = [factories.visitor(_id=visitor_id) for visitor_id in odd_ids + string_ids + object_ids]
+    index = await seed_and_index(database, es, alias, visitors)
+
+    for batch_size, spill_size in ((3, 2), (7, 4), (500, verify.SPILL_SIZE)):
+        clean = await check(database, es, alias, batch_size=batch_size, spill_size=spill_size)
+        assert buckets(clean.found) == no_drift(), (batch_size, spill_size)
+        assert clean.found.checked == len(visitors)
+
+    for lost in (visitors[1], visitors[len(odd_ids) + 5], visitors[len(odd_ids) + len(string_ids) + 1]):
+        document_id = transform.document_id(lost["_id"])
+        await es.delete(index=index, id=document_id, version=transform.version_of(lost), version_type="external_gte")
+    await es.indices.refresh(index=index)
+    await database[schema.VISITORS_COLLECTION].delete_many({"_id": {"$in": [300, "aa", object_ids[0]]}})
+    await database[schema.VISITORS_COLLECTION].update_one({"_id": {"k": 1}}, {"$set": {"name": "changed"}})
+
+    report = await check(database, es, alias, batch_size=3, spill_size=2)
+    assert buckets(report.found) == {
+        "missing": {"40", "\U0001f600", str(object_ids[1])},
+        "extra": {"300", "aa", str(object_ids[0])},
+        "different": {'{"k":1}'},
+    }
+    repaired = await check(database, es, alias, repair=True, batch_size=3, spill_size=2)
+    assert repaired.exit_code == 0
+    assert (await check(database, es, alias, batch_size=3, spill_size=2)).exit_code == 0
+
+
+async def test_repair_never_overwrites_a_newer_document(
+    database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    visitor = factories.visitor(name="Older")
+    index = await seed_and_index(database, es, alias, [visitor])
+    # The worker wrote a newer state of this visitor that verify's read of MongoDB predates.
+    newer = {**visitor, "name": "Newer", "_updatedAt": later(visitor)}
+    await es.index(
+        index=index,
+        id=visitor["_id"],
+        document=transform.to_index_document(newer),
+        version=transform.version_of(newer),
+        version_type="external_gte",
+        refresh=True,
+    )
+
+    report = await check(database, es, alias, repair=True)
+    assert buckets(report.found) == {**no_drift(), "different": {visitor["_id"]}}
+    assert report.recheck is not None
+    assert buckets(report.recheck) == {**no_drift(), "different": {visitor["_id"]}}
+    assert report.exit_code == 1
+    assert await stored(es, index, visitor["_id"]) == transform.to_index_document(newer)
+
+
+def settings_for(services: Services, mongo_url: str, alias: str) -> Settings:
+    return Settings(
+        mongo_url=mongo_url, es_url=services.es_url, es_index=alias, batch_size=7, log_level="INFO", log_format="text"
+    )
+
+
+async def test_command_without_an_index_reports_every_visitor_missing_then_creates_it(
+    services: Services,
+    database: AsyncDatabase[dict[str, Any]],
+    database_name: str,
+    es: AsyncElasticsearch,
+    alias: str,
+) -> None:
+    visitors = [
+        factories.visitor(
+            visitorEmails=[{"address": f"private{n}@example.com"}],
+            phone=[{"phoneNumber": f"+5511{n:09d}"}],
+            livechatData={"plan": f"secret-plan-{n}"},
+        )
+        for n in range(15)
+    ]
+    visitors.append(factories.visitor(disabled=True))
+    await database[schema.VISITORS_COLLECTION].insert_many(visitors)
+    settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
+
+    out = io.StringIO()
+    assert await verify.main_async(settings, False, out=out) == 1
+    printed = out.getvalue()
+    lines = printed.splitlines()
+    assert lines[0].startswith(f"verify (no index behind alias {alias}): checked 16 ids (16 visitors in MongoDB, 0 ")
+    assert "15 missing, 0 extra, 0 different" in lines[0]
+    assert lines[1].startswith("  missing: ")
+    assert len(lines[1].removeprefix("  missing: ").split()) == verify.EXAMPLES + 1  # ten ids and "..."
+    assert "@" not in printed and "+5511" not in printed and "secret-plan" not in printed
+    assert await sink.current_index(es, alias) is None
+
+    out = io.StringIO()
+    assert await verify.main_async(settings, True, out=out) == 0
+    assert "re-check: clean" in out.getvalue()
+    index = await sink.current_index(es, alias)
+    assert index is not None
+    assert (await es.count(index=index))["count"] == 15
+
+    out = io.StringIO()
+    assert await verify.main_async(settings, False, out=out) == 0
+    assert "0 missing, 0 extra, 0 different" in out.getvalue()
+    assert len(out.getvalue().splitlines()) == 1
+
+
+async def test_clean_index_exits_zero(
+    services: Services,
+    database: AsyncDatabase[dict[str, Any]],
+    database_name: str,
+    es: AsyncElasticsearch,
+    alias: str,
+) -> None:
+    await seed_and_index(database, es, alias, [factories.visitor() for _ in range(20)])
+    settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
+    for repair in (False, True):
+        out = io.StringIO()
+        assert await verify.main_async(settings, repair, out=out) == 0
+        assert "checked 20 ids" in out.getvalue()
+        assert "repair" not in out.getvalue()
+
+
+async def test_command_that_cannot_reach_elasticsearch_exits_two(
+    services: Services, database: AsyncDatabase[dict[str, Any]], database_name: str, alias: str
+) -> None:
+    await database[schema.VISITORS_COLLECTION].insert_one(factories.visitor())
+    settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
+    out = io.StringIO()
+    unreachable = dataclasses.replace(settings, es_url="http://127.0.0.1:1")
+    assert await verify.main_async(unreachable, False, out=out) == 2
+    assert out.getvalue().startswith(f"verify {alias}: not done: ConnectionError")
