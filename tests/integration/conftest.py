@@ -29,7 +29,10 @@ def service_settings(services: Services, mongo_url: str, alias: str, **overrides
 
 
 async def start_client(settings: Settings) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings)))
+    # As `python -m service` runs it: no aiohttp access log (its lines carry the query string).
+    server = TestServer(create_app(settings))
+    await server.start_server(access_log=None)
+    client: TestClient[Any, Any] = TestClient(server)
     await client.start_server()
     return client
 
