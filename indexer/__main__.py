@@ -1,41 +1,153 @@
-"""Command line of the indexer: `python -m indexer --once`."""
+"""Command line of the indexer.
+
+python -m indexer [run]          the worker: backfill when there is no checkpoint, then follow every change
+python -m indexer --once         index every visitor once, then exit
+python -m indexer reindex        rebuild the index behind the alias with zero downtime
+python -m indexer verify [--repair]   compare MongoDB and the index (and fix the drift)
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
 import sys
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
+from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from common import logs
-from indexer import pipeline
+from indexer import metrics, pipeline
+from indexer.progress import Progress
 from indexer.settings import Settings
+from indexer.worker import ProgressFactory, Worker
+from indexer.writer import Stopped
+
+log = logging.getLogger("indexer")
 
 
-async def _once(settings: Settings) -> int:
+@contextlib.asynccontextmanager
+async def clients(settings: Settings) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], AsyncElasticsearch]]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(settings.es_url)
+    es = AsyncElasticsearch(settings.es_url, request_timeout=60, serializer=OrjsonSerializer())
     try:
-        database = mongo.get_default_database(default="rocketchat")
-        await pipeline.backfill_once(database, es, settings.es_index, settings.batch_size)
+        yield mongo.get_default_database(default="rocketchat"), es
     finally:
         await es.close()
         await mongo.close()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """SIGTERM/SIGINT set the returned event: the worker finishes its batch, saves its checkpoint and exits 0."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+def progress_factory(show_bar: bool) -> ProgressFactory:
+    def create(label: str, total: int) -> Progress:
+        return Progress(label, total, stream=sys.stderr if show_bar else None)
+
+    return create
+
+
+def holder_id() -> str:
+    """Who holds the lease, for people reading the checkpoint document: pod name, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def _once(settings: Settings) -> int:
+    async with clients(settings) as (database, es):
+        await pipeline.backfill_once(database, es, settings.es_index, settings.batch_size)
     return 0
 
 
+async def _run(settings: Settings, show_progress: bool) -> int:
+    stop = stop_on_signals()
+    state = metrics.Metrics(stall_after=settings.stall_after)
+    async with clients(settings) as (database, es), metrics.serve(state, settings.metrics_port):
+        worker = Worker(
+            settings,
+            database,
+            es,
+            holder=holder_id(),
+            metrics=state,
+            stop=stop,
+            progress=progress_factory(show_progress),
+        )
+        await worker.run()
+    log.info("indexer stopped")
+    return 0
+
+
+async def _reindex(settings: Settings, show_progress: bool) -> int:
+    from indexer import reindex
+
+    stop = stop_on_signals()
+    async with clients(settings) as (database, es):
+        try:
+            new = await reindex.reindex(settings, database, es, stop=stop, progress=progress_factory(show_progress))
+        except reindex.ReindexFailed as error:
+            log.error("reindex failed: %s", error)
+            return 1
+        except Stopped:
+            log.warning("reindex interrupted; the old index still serves")
+            return 1
+    log.info("reindex done: %s", new)
+    return 0
+
+
+async def _verify(settings: Settings, repair: bool) -> int:
+    from indexer import verify  # built separately; imported only when asked for
+
+    return await verify.main_async(settings, repair)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__)
+    # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting what the main parser read.
+    options = argparse.ArgumentParser(add_help=False)
+    progress = options.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress", action="store_true", default=argparse.SUPPRESS, help="progress bar (default on a TTY)"
+    )
+    progress.add_argument(
+        "--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS, help="JSON log lines"
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m indexer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[options],
+    )
     parser.add_argument("--once", action="store_true", help="index every visitor once, then exit")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="the worker (default)", parents=[options])
+    commands.add_parser("reindex", help="rebuild the index with zero downtime", parents=[options])
+    verify = commands.add_parser("verify", help="compare MongoDB and the index", parents=[options])
+    verify.add_argument("--repair", action="store_true", help="fix the drift found")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logs.configure(settings.log_level, settings.log_format)
-    if not args.once:
-        parser.error("only --once is available")
-    return asyncio.run(_once(settings))
+    chosen = getattr(args, "progress", None)
+    show_progress = sys.stderr.isatty() if chosen is None else bool(chosen)
+    if args.once:
+        return asyncio.run(_once(settings))
+    if args.command == "reindex":
+        return asyncio.run(_reindex(settings, show_progress))
+    if args.command == "verify":
+        return asyncio.run(_verify(settings, args.repair))
+    return asyncio.run(_run(settings, show_progress))
 
 
 if __name__ == "__main__":

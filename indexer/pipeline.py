@@ -1,21 +1,97 @@
-"""One full pass: every visitor in MongoDB written to the index behind the alias."""
+"""The shape of every pass: a reader fills a bounded queue with batches of change records, a writer drains it, and
+the checkpoint moves only behind acknowledged batches. The bounded queue is the backpressure: memory stays flat.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
 from indexer import sink, source
+from indexer.changes import AckTracker, Change
 
 log = logging.getLogger(__name__)
+
+# A record of None from the reader means "flush what you have": the stream went idle.
+ChangeFeed = AsyncIterator[Change | None]
+OnAck = Callable[[dict[str, Any], int], Awaitable[None]]
 
 
 class IndexingError(Exception):
     """Elasticsearch rejected some visitors."""
+
+
+def batch_position(batch: list[Change]) -> dict[str, Any]:
+    """What the checkpoint records once the whole batch is written: the last position of each kind."""
+    position: dict[str, Any] = {}
+    for change in batch:
+        position.update(change.position)
+    return position
+
+
+async def pump(
+    feed: ChangeFeed,
+    write: Callable[[list[Change]], Awaitable[None]],
+    on_ack: OnAck,
+    *,
+    batch_size: int,
+    depth: int,
+    stop: asyncio.Event,
+) -> int:
+    """Write every change of `feed` in batches; `on_ack(position, count)` after each acknowledged prefix.
+
+    Returns how many changes were written. Stops after the batch in flight once `stop` is set. Errors of the
+    reader or the writer propagate; then nothing past the last acknowledged batch is recorded.
+    """
+    queue: asyncio.Queue[tuple[int, list[Change]] | None] = asyncio.Queue(maxsize=max(1, depth))
+    tracker = AckTracker()
+    failures: list[BaseException] = []
+
+    async def read() -> None:
+        batch: list[Change] = []
+        try:
+            async for change in feed:
+                if change is not None:
+                    batch.append(change)
+                if batch and (change is None or len(batch) >= batch_size):
+                    await queue.put((tracker.begin(batch_position(batch)), batch))
+                    batch = []
+                if stop.is_set():
+                    break
+            if batch and not stop.is_set():
+                await queue.put((tracker.begin(batch_position(batch)), batch))
+        except Exception as error:
+            failures.append(error)
+        finally:
+            closing = getattr(feed, "aclose", None)
+            if closing is not None:
+                await closing()
+        await queue.put(None)
+
+    reader = asyncio.create_task(read(), name="indexer-reader")
+    written = 0
+    try:
+        while (item := await queue.get()) is not None:
+            ticket, batch = item
+            await write(batch)
+            written += len(batch)
+            reached = tracker.done(ticket)
+            if reached is not None:
+                await on_ack(reached, len(batch))
+            if stop.is_set():
+                break
+    finally:
+        if not reader.done():
+            reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    if failures:
+        raise failures[0]
+    return written
 
 
 async def backfill_once(

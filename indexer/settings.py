@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+SYNC_MODES = ("auto", "stream", "poll")
+_PARSERS: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float}
 
 
 @dataclass(frozen=True)
@@ -17,19 +21,42 @@ class Settings:
     metrics_port: int = 9108
     log_level: str = "INFO"
     log_format: str = "json"
+    # auto: change streams where the server has them (a replica set), polling otherwise.
+    sync_mode: str = "auto"
+    # Polling re-reads writes this much older than the newest one seen, for writes that commit out of order.
+    overlap_window: float = 10.0
+    # Polling mode: how often hard deletes are looked for by merging the ids of both sides.
+    reconcile_interval: float = 300.0
+    # The writer lease: a dead leader is replaced after at most this long.
+    lease_ttl: float = 10.0
+    # /healthz turns 503 after this long without progress.
+    stall_after: float = 120.0
+    # Batches read ahead of the writer (the bounded queue between them).
+    queue_depth: int = 4
+    # `reindex`: how long to wait for the worker to start writing to the new index, and how long the old index
+    # stays after the alias moved (lookups in flight finish on it).
+    reindex_ack_timeout: float = 60.0
+    reindex_grace: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.sync_mode not in SYNC_MODES:
+            raise SystemExit(f"SYNC_MODE must be one of {', '.join(SYNC_MODES)}, not {self.sync_mode!r}")
+        if self.batch_size < 1 or self.queue_depth < 1 or self.lease_ttl <= 0:
+            raise SystemExit("BATCH_SIZE, QUEUE_DEPTH and LEASE_TTL must be positive")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         mongo_url = environ.get("MONGO_URL", "")
         if not mongo_url:
             raise SystemExit("MONGO_URL is not set (e.g. mongodb://127.0.0.1:27017/rocketchat)")
-        return cls(
-            mongo_url=mongo_url,
-            es_url=environ.get("ES_URL", cls.es_url),
-            es_index=environ.get("ES_INDEX", cls.es_index),
-            batch_size=int(environ.get("BATCH_SIZE", cls.batch_size)),
-            poll_interval=float(environ.get("POLL_INTERVAL", cls.poll_interval)),
-            metrics_port=int(environ.get("METRICS_PORT", cls.metrics_port)),
-            log_level=environ.get("LOG_LEVEL", cls.log_level),
-            log_format=environ.get("LOG_FORMAT", cls.log_format),
-        )
+        values: dict[str, Any] = {"mongo_url": mongo_url}
+        for field in fields(cls):
+            raw = environ.get(field.name.upper())
+            if field.name == "mongo_url" or raw is None:
+                continue
+            kind = _PARSERS[str(field.type)]
+            try:
+                values[field.name] = kind(raw)
+            except ValueError:
+                raise SystemExit(f"{field.name.upper()}={raw!r} is not a valid {field.type}") from None
+        return cls(**values)

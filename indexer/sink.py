@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
+from elastic_transport import TransportError
 from elasticsearch import AsyncElasticsearch, NotFoundError
 from elasticsearch.helpers import async_streaming_bulk
 
@@ -68,13 +69,46 @@ async def create_generation(client: AsyncElasticsearch, alias: str, generation: 
 
 async def ensure_index(client: AsyncElasticsearch, alias: str) -> str:
     """The index behind `alias`, creating generation 1 and the alias when neither exists yet."""
+    name, _ = await ensure_alias(client, alias)
+    return name
+
+
+async def ensure_alias(client: AsyncElasticsearch, alias: str) -> tuple[str, bool]:
+    """The index behind `alias` and whether it had to be created (then it is empty)."""
     existing = await current_index(client, alias)
     if existing is not None:
-        return existing
+        return existing, False
     name = await create_generation(client, alias, 1)
     await client.indices.update_aliases(actions=[{"add": {"index": name, "alias": alias}}])
     log.info("created index %s behind alias %s", name, alias)
-    return name
+    return name, True
+
+
+async def bulk_results(
+    client: AsyncElasticsearch, actions: list[dict[str, Any]], *, require_alias: bool
+) -> list[dict[str, Any]]:
+    """One bulk pass over `actions`; the response item of each, in order, without raising.
+
+    A request that fails as a whole (connection lost, timeout, 5xx) gives every item a non-numeric status, so the
+    caller retries them; `changes.classify` sorts the items out.
+    """
+    results: list[dict[str, Any]] = []
+    try:
+        async for _, item in async_streaming_bulk(
+            client,
+            actions,
+            chunk_size=max(1, len(actions)),
+            raise_on_error=False,
+            raise_on_exception=False,
+            max_retries=0,
+            require_alias=require_alias,
+        ):
+            results.append(item)
+    except TransportError as error:  # ApiErrors are turned into items by the helper; these are not
+        log.warning("bulk request failed: %s", type(error).__name__)
+        unreached = {"status": None, "error": {"type": type(error).__name__}}
+        return [{action.get("_op_type", "index"): unreached} for action in actions]
+    return results
 
 
 async def write(

@@ -55,9 +55,9 @@ class RunningWorker:
     def metrics(self) -> Metrics:
         return self.worker.metrics
 
-    async def stop_and_wait(self, timeout: float = 30) -> None:
+    async def stop_and_wait(self, within: float = 30) -> None:
         self.stop.set()
-        await asyncio.wait_for(self.task, timeout)
+        await asyncio.wait_for(self.task, within)
 
     async def die(self) -> None:
         """Vanish like a killed process: no release of the lease, no last checkpoint."""
@@ -100,13 +100,13 @@ async def running(
             raise worker.task.exception()  # type: ignore[misc]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + within
     while True:
         if await check():
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {getattr(check, '__name__', check)}")
+            raise AssertionError(f"not true within {within}s: {getattr(check, '__name__', check)}")
         await asyncio.sleep(interval)
 
 

@@ -39,6 +39,11 @@ def now() -> dt.datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+def past_visitor(**fields: Any) -> dict[str, Any]:
+    """A visitor last written long ago (the factory's dates reach into the future, which the poller re-reads)."""
+    return factories.visitor(**{"_updatedAt": factories.moment(3), **fields})
+
+
 def fresh_visitor(**fields: Any) -> dict[str, Any]:
     """A visitor written now, as Rocket.Chat would (its `_updatedAt` is the write time)."""
     return factories.visitor(_updatedAt=now(), **fields)
@@ -136,7 +141,7 @@ async def test_writes_during_the_backfill_are_not_lost(
         early = fresh_visitor(_id="0000-inserted-first")  # sorts before every id the backfill already passed
         await visitors.insert_one(early)
         assert not await _backfill_done(database, alias), "the backfill ended before the writes: make it longer"
-        await eventually(lambda: in_sync(database, es, alias), timeout=60)
+        await eventually(lambda: in_sync(database, es, alias), within=60)
         assert worker.metrics.failed == 0
 
 
@@ -147,7 +152,7 @@ async def _backfill_started(database: AsyncDatabase[dict[str, Any]], alias: str)
 async def test_a_stopped_backfill_resumes_from_its_checkpoint(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    await database[schema.VISITORS_COLLECTION].insert_many([factories.visitor() for _ in range(2000)])
+    await database[schema.VISITORS_COLLECTION].insert_many([past_visitor() for _ in range(2000)])
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
     first = start_worker(settings, database, es)
     await eventually(lambda: _backfill_started(database, alias), interval=0.01)
@@ -158,7 +163,7 @@ async def test_a_stopped_backfill_resumes_from_its_checkpoint(
     written_before = first.metrics.indexed
     assert 0 < written_before < 2000
     async with running(settings, database, es) as second:
-        await eventually(lambda: _backfill_done(database, alias), timeout=60)
+        await eventually(lambda: _backfill_done(database, alias), within=60)
         await eventually(lambda: in_sync(database, es, alias))
         # Resumed after the saved id: the second run did not start over.
         assert second.metrics.indexed <= 2000 - written_before + settings.batch_size
@@ -209,7 +214,7 @@ async def test_one_writer_at_a_time_and_the_follower_takes_over(
         died = asyncio.get_running_loop().time()
         after_death = fresh_visitor()
         await visitors.insert_one(after_death)
-        await eventually(lambda: _is_indexed(es, alias, after_death["_id"]), timeout=15)
+        await eventually(lambda: _is_indexed(es, alias, after_death["_id"]), within=15)
         took = asyncio.get_running_loop().time() - died
         assert second.metrics.leader
         assert took < settings.lease_ttl + 3, f"takeover took {took:.1f}s"
@@ -232,7 +237,7 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, batch_size=200)
     async with running(settings, database, es):
-        await eventually(lambda: _backfill_done(database, alias), timeout=60)
+        await eventually(lambda: _backfill_done(database, alias), within=60)
         old_index = await sink.current_index(es, alias)
         done = asyncio.Event()
         lookups = {"answered": 0, "missed": 0}
@@ -270,7 +275,7 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
         assert not await es.indices.exists(index=str(old_index))
         assert not await es.indices.exists_alias(name=checkpoint.next_alias(alias))
         assert "reindex" not in await checkpoint_of(database, alias)
-        await eventually(lambda: in_sync(database, es, alias), timeout=30)
+        await eventually(lambda: in_sync(database, es, alias), within=30)
 
 
 async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
@@ -290,7 +295,7 @@ async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
         sys.executable, "-m", "indexer", "run", "--no-progress", env=environment, stderr=asyncio.subprocess.PIPE
     )
     try:
-        await eventually(lambda: _backfill_started(database, alias), timeout=30, interval=0.02)
+        await eventually(lambda: _backfill_started(database, alias), within=30, interval=0.02)
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     finally:
