@@ -30,6 +30,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aiohttp
 import orjson
 from elasticsearch import AsyncElasticsearch
+from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
 from indexer import schema, sink
@@ -210,7 +211,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     es_url, mongo_url = os.environ["ES_URL"], os.environ["MONGO_URL"]
     alias = f"bench-lookup-{args.visitors}"
     database_name = "bench_lookup"
-    es = AsyncElasticsearch(es_url, request_timeout=120)
+    # The direct baseline gets the same fast JSON codec as the service.
+    es = AsyncElasticsearch(es_url, request_timeout=120, serializer=OrjsonSerializer())
     report: dict[str, Any] = {"visitors": args.visitors, "concurrency": args.concurrency, "kinds": {}}
     try:
         existing = await sink.current_index(es, alias)

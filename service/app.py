@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 from elasticsearch import AsyncElasticsearch
+from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
 from service import handlers
@@ -25,7 +26,11 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         settings.mongo_url, serverSelectionTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms, tz_aware=False
     )
     es = AsyncElasticsearch(
-        settings.es_url, request_timeout=settings.backend_timeout, max_retries=1, retry_on_timeout=False
+        settings.es_url,
+        request_timeout=settings.backend_timeout,
+        max_retries=1,
+        retry_on_timeout=False,
+        serializer=OrjsonSerializer(),
     )
     database = mongo.get_default_database(default="rocketchat")
     app[ELASTICSEARCH] = es
