@@ -1,0 +1,206 @@
+"""Pure parts of the worker: bulk actions per target, the reader/writer pump, progress lines, metrics, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from indexer import pipeline, progress
+from indexer.changes import Change, Op
+from indexer.metrics import Metrics
+from indexer.settings import Settings
+from indexer.writer import batch_actions
+
+
+def test_each_change_goes_to_every_target_with_its_version() -> None:
+    visitor = {"_id": "v1", "_updatedAt": None, "ts": None}
+    disabled = {"_id": "v2", "disabled": True}
+    batch = [
+        Change(Op.UPSERT, "v1", 1, visitor),
+        Change(Op.DELETE, "v3", 9),
+        Change(Op.UPSERT, "v2", 1, disabled),
+    ]
+    actions = batch_actions(batch, ["contacts", "contacts-next"])
+    summary = [(action["_op_type"], action["_index"], action["_id"], action["version"]) for action in actions]
+    assert summary == [
+        ("index", "contacts", "v1", 1),
+        ("index", "contacts-next", "v1", 1),
+        ("delete", "contacts", "v3", 9),
+        ("delete", "contacts-next", "v3", 9),
+        ("delete", "contacts", "v2", 1),  # disabled: a versioned delete
+        ("delete", "contacts-next", "v2", 1),
+    ]
+    assert all(action["version_type"] == "external_gte" for action in actions)
+
+
+def changes_of(count: int) -> list[Change]:
+    return [Change(Op.DELETE, f"v{n:03d}", n, None, {"backfill.after": f"v{n:03d}"}) for n in range(count)]
+
+
+async def feed(records: list[Change | None]) -> AsyncIterator[Change | None]:
+    for record in records:
+        await asyncio.sleep(0)
+        yield record
+
+
+async def test_the_pump_writes_in_batches_and_acknowledges_each_position_in_order() -> None:
+    written: list[list[str]] = []
+    acknowledged: list[tuple[dict[str, Any], int]] = []
+
+    async def write(batch: list[Change]) -> None:
+        written.append([change.document_id for change in batch])
+
+    async def on_ack(position: dict[str, Any], count: int) -> None:
+        acknowledged.append((position, count))
+
+    total = await pipeline.pump(feed(list(changes_of(7))), write, on_ack, batch_size=3, depth=1, stop=asyncio.Event())
+    assert total == 7
+    assert [len(batch) for batch in written] == [3, 3, 1]
+    assert acknowledged == [
+        ({"backfill.after": "v002"}, 3),
+        ({"backfill.after": "v005"}, 3),
+        ({"backfill.after": "v006"}, 1),
+    ]
+
+
+async def test_an_idle_marker_flushes_a_partial_batch() -> None:
+    written: list[int] = []
+
+    async def write(batch: list[Change]) -> None:
+        written.append(len(batch))
+
+    async def on_ack(position: dict[str, Any], count: int) -> None:
+        pass
+
+    records: list[Change | None] = [*changes_of(2), None, *changes_of(1)]
+    await pipeline.pump(feed(records), write, on_ack, batch_size=10, depth=1, stop=asyncio.Event())
+    assert written == [2, 1]
+
+
+async def test_a_failed_write_acknowledges_nothing_past_the_last_written_batch() -> None:
+    acknowledged: list[dict[str, Any]] = []
+
+    async def write(batch: list[Change]) -> None:
+        if batch[0].document_id == "v003":
+            raise ConnectionError("gone")
+
+    async def on_ack(position: dict[str, Any], count: int) -> None:
+        acknowledged.append(position)
+
+    with pytest.raises(ConnectionError):
+        await pipeline.pump(feed(list(changes_of(9))), write, on_ack, batch_size=3, depth=2, stop=asyncio.Event())
+    assert acknowledged == [{"backfill.after": "v002"}]
+
+
+async def test_a_failed_read_surfaces_after_what_was_read_is_written() -> None:
+    async def broken() -> AsyncIterator[Change | None]:
+        for change in changes_of(4):
+            yield change
+        raise TimeoutError("mongo went away")
+
+    written: list[int] = []
+
+    async def write(batch: list[Change]) -> None:
+        written.append(len(batch))
+
+    async def on_ack(position: dict[str, Any], count: int) -> None:
+        pass
+
+    with pytest.raises(TimeoutError):
+        await pipeline.pump(broken(), write, on_ack, batch_size=3, depth=1, stop=asyncio.Event())
+    assert written == [3]  # the partial batch after the failure is not written: it would skip nothing, but the
+    # checkpoint must not claim a pass that ended in an error
+
+
+async def test_stop_finishes_the_batch_in_flight_and_acknowledges_it() -> None:
+    stop = asyncio.Event()
+    acknowledged: list[dict[str, Any]] = []
+
+    async def write(batch: list[Change]) -> None:
+        stop.set()  # SIGTERM arrives while this batch is being written
+        await asyncio.sleep(0.01)
+
+    async def on_ack(position: dict[str, Any], count: int) -> None:
+        acknowledged.append(position)
+
+    total = await pipeline.pump(feed(list(changes_of(30))), write, on_ack, batch_size=5, depth=2, stop=stop)
+    assert total == 5
+    assert acknowledged == [{"backfill.after": "v004"}]
+
+
+async def test_the_queue_bounds_how_far_the_reader_runs_ahead() -> None:
+    produced = 0
+
+    async def counted() -> AsyncIterator[Change | None]:
+        nonlocal produced
+        for change in changes_of(1000):
+            produced += 1
+            yield change
+
+    release = asyncio.Event()
+    high_water = 0
+
+    async def write(batch: list[Change]) -> None:
+        nonlocal high_water
+        await asyncio.sleep(0.01)
+        high_water = max(high_water, produced)
+        await release.wait()
+
+    async def on_ack(position: dict[str, Any], count: int) -> None:
+        pass
+
+    task = asyncio.create_task(pipeline.pump(counted(), write, on_ack, batch_size=10, depth=2, stop=asyncio.Event()))
+    await asyncio.sleep(0.1)
+    # One batch in the writer, two in the queue, one being filled by the blocked reader.
+    assert produced <= 10 * 4 + 1
+    release.set()
+    assert await task == 1000
+
+
+def test_the_progress_line_shows_rate_and_eta() -> None:
+    assert progress.bar_line(25, 100, 5.0) == "[#######.......................]  25.0% 25/100 5/s ETA 0:00:15"
+    assert progress.eta_text(0, 0) == "0:00:00"
+    assert progress.eta_text(10, 0) == "--:--:--"
+
+
+def test_progress_on_a_terminal_redraws_one_line() -> None:
+    now = [0.0]
+    out = io.StringIO()
+    bar = progress.Progress("backfill", 100, stream=out, clock=lambda: now[0])
+    now[0] = 1.0
+    bar.advance(50)
+    bar.finish()
+    assert out.getvalue().startswith("\rbackfill [###############")
+    assert out.getvalue().endswith("\n")
+
+
+def test_metrics_render_as_prometheus_text_and_health_follows_progress() -> None:
+    now = [100.0]
+    metrics = Metrics(stall_after=10, monotonic=lambda: now[0])
+    metrics.indexed = 3
+    text = metrics.render()
+    assert "contact_search_indexer_documents_indexed_total 3\n" in text
+    assert "# TYPE contact_search_indexer_lag_seconds gauge" in text
+    assert metrics.healthy()
+    now[0] = 111.0
+    assert not metrics.healthy()
+    metrics.beat()
+    assert metrics.healthy()
+
+
+def test_settings_come_from_the_environment_with_defaults() -> None:
+    settings = Settings.from_env(
+        {"MONGO_URL": "mongodb://m/rc", "BATCH_SIZE": "50", "POLL_INTERVAL": "0.5", "SYNC_MODE": "poll"}
+    )
+    assert (settings.batch_size, settings.poll_interval, settings.sync_mode) == (50, 0.5, "poll")
+    assert settings.lease_ttl == 10.0 and settings.es_index == "contacts"
+    with pytest.raises(SystemExit):
+        Settings.from_env({"MONGO_URL": "mongodb://m/rc", "BATCH_SIZE": "many"})
+    with pytest.raises(SystemExit):
+        Settings.from_env({"MONGO_URL": "mongodb://m/rc", "SYNC_MODE": "sometimes"})
+    with pytest.raises(SystemExit):
+        Settings.from_env({})
