@@ -10,12 +10,14 @@ import signal
 import sys
 from typing import Any
 
+import aiohttp
 import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import checkpoint, reindex, schema, sink, transform
+from indexer import checkpoint, metrics, reindex, schema, sink, transform
 from indexer.checkpoint import DEAD_LETTERS_COLLECTION
+from indexer.metrics import Metrics
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import (
@@ -312,3 +314,21 @@ async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
     after = transform.document_id(saved["backfill"]["after"])
     assert {key for key in expected if key <= after} <= set(stored)
     assert b"stopped" in stderr
+
+
+async def test_metrics_and_healthz_are_served(unused_tcp_port: int) -> None:
+    state = Metrics(stall_after=0.5)
+    state.indexed, state.leader = 12, True
+    async with metrics.serve(state, unused_tcp_port, host="127.0.0.1"), aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{unused_tcp_port}"
+        async with http.get(f"{base}/metrics") as response:
+            assert response.status == 200
+            text = await response.text()
+        assert "contact_search_indexer_documents_indexed_total 12" in text
+        assert "contact_search_indexer_leader 1" in text
+        async with http.get(f"{base}/healthz") as response:
+            assert response.status == 200
+        await asyncio.sleep(0.6)  # no progress since: stuck
+        async with http.get(f"{base}/healthz") as response:
+            assert response.status == 503
+            assert (await response.json())["healthy"] is False
