@@ -15,6 +15,8 @@ from bson import Binary, Decimal128, ObjectId, Regex, Timestamp
 
 from indexer import schema
 
+_JSON_SCALARS = frozenset({str, int, float, bool})
+
 
 def iso_millis(moment: dt.datetime) -> str:
     """A date as Rocket.Chat's JSON prints it: ISO-8601 UTC with milliseconds, `2024-05-02T10:31:07.512Z`."""
@@ -31,6 +33,9 @@ def epoch_millis(moment: dt.datetime) -> int:
 
 def to_printable(value: Any) -> Any:
     """A BSON value as the JSON that Rocket.Chat's REST API sends for it."""
+    # Plain JSON types first: they are nearly every value, and this runs for every field of every visitor.
+    if value is None or type(value) in _JSON_SCALARS:
+        return value
     if isinstance(value, Mapping):
         return {str(key): to_printable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -41,9 +46,7 @@ def to_printable(value: Any) -> Any:
         return str(value)
     if isinstance(value, Decimal128):
         return str(value.to_decimal())
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, Decimal | uuid.UUID):
         return str(value)
     if isinstance(value, Binary | bytes):
         return base64.b64encode(bytes(value)).decode("ascii")
@@ -51,7 +54,7 @@ def to_printable(value: Any) -> Any:
         return {"t": value.time, "i": value.inc}
     if isinstance(value, Regex):
         return str(value.pattern)
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str | int | float | bool):
         return value
     return str(value)
 
@@ -90,9 +93,10 @@ def custom_field_terms(livechat_data: Any) -> tuple[list[str], list[str]]:
     if not isinstance(livechat_data, Mapping):
         return [], []
     for key, value in livechat_data.items():
+        prefix = schema.presence_term(str(key))  # "<key>:", which every gram term of the key starts with
         for text in schema.value_strings(value):
-            grams.add(schema.presence_term(str(key)))
-            grams.update(schema.gram_term(str(key), gram) for gram in schema.value_grams(text))
+            grams.add(prefix)
+            grams.update([prefix + gram for gram in schema.value_grams(text)])
             if len(text) > schema.GRAM_WINDOW:
                 long_keys.add(str(key))
     return sorted(grams), sorted(long_keys)
