@@ -44,14 +44,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_sigterm_under_load_drops_no_request_and_exits_0(
-    services: Services, mongo_url: str, alias: str, database: AsyncDatabase[dict[str, Any]], index_visitors: Indexer
+    services: Services,
+    mongo_url: str,
+    alias: str,
+    database: AsyncDatabase[dict[str, Any]],
+    index_visitors: Indexer,
+    workers: int,
 ) -> None:
     await seed(database, index_visitors)
     port = free_port()
     environment = {**os.environ, "MONGO_URL": mongo_url, "ES_URL": services.es_url, "ES_INDEX": alias}
     environment |= {"PORT": str(port), "SHUTDOWN_GRACE": "10", "LOG_LEVEL": "WARNING"}
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "service", env=environment)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "--workers", str(workers), env=environment
+    )
     base = f"http://127.0.0.1:{port}"
     statuses: list[int] = []
     stopping = asyncio.Event()
