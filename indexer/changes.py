@@ -36,6 +36,8 @@ class Change:
     version: int
     visitor: Mapping[str, Any] | None = None
     position: Mapping[str, Any] = field(default_factory=dict)
+    # The index document of a searchable visitor, built by the reader so that the writer only sends it.
+    document: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def document_id(self) -> str:
@@ -50,7 +52,9 @@ class StreamInvalidated:
 
 
 def upsert(visitor: Mapping[str, Any], position: Mapping[str, Any] | None = None) -> Change:
-    return Change(Op.UPSERT, visitor.get("_id"), transform.version_of(visitor), visitor, position or {})
+    """The visitor as it is now; a disabled one becomes a versioned delete when written."""
+    document = transform.to_index_document(visitor) if transform.is_searchable(visitor) else None
+    return Change(Op.UPSERT, visitor.get("_id"), transform.version_of(visitor), visitor, position or {}, document)
 
 
 def from_trash(entry: Mapping[str, Any], position: Mapping[str, Any] | None = None) -> Change:

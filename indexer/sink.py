@@ -17,15 +17,20 @@ log = logging.getLogger(__name__)
 
 def index_action(index: str, visitor: Mapping[str, Any]) -> dict[str, Any]:
     """The bulk action that makes the index hold this visitor as of its version (or drop it if disabled)."""
+    document_id, version = transform.document_id(visitor.get("_id")), transform.version_of(visitor)
     if not transform.is_searchable(visitor):
-        return delete_action(index, transform.document_id(visitor.get("_id")), transform.version_of(visitor))
+        return delete_action(index, document_id, version)
+    return document_action(index, document_id, version, transform.to_index_document(visitor))
+
+
+def document_action(index: str, document_id: str, version: int, document: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "_op_type": "index",
         "_index": index,
-        "_id": transform.document_id(visitor.get("_id")),
-        "version": transform.version_of(visitor),
+        "_id": document_id,
+        "version": version,
         "version_type": "external_gte",
-        "_source": transform.to_index_document(visitor),
+        "_source": document,
     }
 
 

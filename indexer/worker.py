@@ -15,7 +15,7 @@ from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from indexer import changes, checkpoint, reconcile, schema, sink, source
+from indexer import changes, checkpoint, reconcile, schema, sink, source, transform
 from indexer.changes import Change, SeenWindow
 from indexer.checkpoint import CheckpointStore, LeaseLost
 from indexer.metrics import Metrics
@@ -245,11 +245,11 @@ class Worker:
                     self.database, changes.millis_to_datetime(since["updated_at"]), self.settings.batch_size
                 )
                 async for visitor in visitors:
-                    change = changes.upsert(visitor)
-                    if seen["updated_at"].is_new(change.document_id, change.version):
-                        seen["updated_at"].remember(change.document_id, change.version)
+                    document_id, version = transform.document_id(visitor["_id"]), transform.version_of(visitor)
+                    if seen["updated_at"].is_new(document_id, version):
+                        seen["updated_at"].remember(document_id, version)
                         self.metrics.backlog += 1
-                        yield changes.upsert(visitor, {"poll.updated_at": min(change.version, started)})
+                        yield changes.upsert(visitor, {"poll.updated_at": min(version, started)})
                 trash = source.trash_since(
                     self.database, changes.millis_to_datetime(since["trash_at"]), self.settings.batch_size
                 )

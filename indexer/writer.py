@@ -39,11 +39,12 @@ def batch_actions(batch: Sequence[Change], targets: Sequence[str]) -> list[dict[
     """The bulk actions of a batch for each target, in change order (pure)."""
     actions: list[dict[str, Any]] = []
     for change in batch:
+        document_id = change.document_id
         for target in targets:
-            if change.op is Op.DELETE or change.visitor is None:
-                actions.append(sink.delete_action(target, change.document_id, change.version))
+            if change.document is None:  # a delete, or a visitor that is disabled
+                actions.append(sink.delete_action(target, document_id, change.version))
             else:
-                actions.append(sink.index_action(target, change.visitor))
+                actions.append(sink.document_action(target, document_id, change.version, change.document))
     return actions
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import pytest
 from bson import ObjectId, Timestamp
 
-from indexer import changes
+from indexer import changes, transform
 from indexer.changes import AckTracker, BulkOutcome, Change, Op, SeenWindow, StreamInvalidated
 
 T = TypeVar("T")
@@ -48,6 +48,7 @@ DROP = {**INVALIDATE, "operationType": "drop", "ns": {"db": "rocketchat", "coll"
 def test_a_write_event_with_its_document_is_an_upsert_at_the_documents_version(event: dict[str, Any]) -> None:
     change = changes.from_change_event(event)
     assert change == Change(Op.UPSERT, "v1", UPDATED_MS, VISITOR, {"stream.resume_token": TOKEN})
+    assert change.document == transform.to_index_document(VISITOR)  # built by the reader, sent by the writer
 
 
 @pytest.mark.parametrize("event", [UPDATE_WITHOUT_DOCUMENT, UPDATE_OF_DELETED], ids=["no-lookup", "deleted-since"])
@@ -104,6 +105,7 @@ def test_a_trash_entry_is_a_delete_at_its_deletion_time() -> None:
 def test_an_upsert_carries_the_visitors_version() -> None:
     assert changes.upsert(VISITOR).version == UPDATED_MS
     assert changes.upsert({"_id": "x"}).version == 1
+    assert changes.upsert({**VISITOR, "disabled": True}).document is None  # written as a versioned delete
 
 
 def test_the_checkpoint_moves_only_over_an_acknowledged_prefix() -> None:

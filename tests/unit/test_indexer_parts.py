@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from indexer import pipeline, progress
+from indexer import changes, pipeline, progress
 from indexer.changes import Change, Op
 from indexer.metrics import Metrics
 from indexer.settings import Settings
@@ -17,12 +17,10 @@ from indexer.writer import batch_actions
 
 
 def test_each_change_goes_to_every_target_with_its_version() -> None:
-    visitor = {"_id": "v1", "_updatedAt": None, "ts": None}
-    disabled = {"_id": "v2", "disabled": True}
     batch = [
-        Change(Op.UPSERT, "v1", 1, visitor),
+        changes.upsert({"_id": "v1"}),
         Change(Op.DELETE, "v3", 9),
-        Change(Op.UPSERT, "v2", 1, disabled),
+        changes.upsert({"_id": "v2", "disabled": True}),
     ]
     actions = batch_actions(batch, ["contacts", "contacts-next"])
     summary = [(action["_op_type"], action["_index"], action["_id"], action["version"]) for action in actions]
