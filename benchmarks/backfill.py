@@ -233,7 +233,8 @@ def main() -> int:
         return 2
     results = asyncio.run(run(args))
     print(
-        f"indexer / lower ceiling ({results['lower_ceiling']}): {results['ratio_to_lower_ceiling']:.2f} (target >= 0.8); "
+        f"indexer / lower ceiling ({results['lower_ceiling']}): "
+        f"{results['ratio_to_lower_ceiling']:.2f} (target >= 0.8); "
         f"peak RSS {results['indexer_small']['peak_rss_mib']:.0f} MiB at {results['indexer_small']['visitors']:,} "
         f"vs {results['indexer_main']['peak_rss_mib']:.0f} MiB at {results['indexer_main']['visitors']:,}"
     )
