@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float}
 
 
 @dataclass(frozen=True)
@@ -24,20 +27,17 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Settings from upper-case variables named after the fields; a bad value stops with one line."""
         mongo_url = environ.get("MONGO_URL", "")
         if not mongo_url:
             raise SystemExit("MONGO_URL is not set (e.g. mongodb://127.0.0.1:27017/rocketchat)")
-        return cls(
-            mongo_url=mongo_url,
-            es_url=environ.get("ES_URL", cls.es_url),
-            es_index=environ.get("ES_INDEX", cls.es_index),
-            host=environ.get("HOST", cls.host),
-            port=int(environ.get("PORT", cls.port)),
-            workers=int(environ.get("WORKERS", cls.workers)),
-            auth_cache_ttl=float(environ.get("AUTH_CACHE_TTL", cls.auth_cache_ttl)),
-            custom_fields_ttl=float(environ.get("CUSTOM_FIELDS_TTL", cls.custom_fields_ttl)),
-            backend_timeout=float(environ.get("BACKEND_TIMEOUT", cls.backend_timeout)),
-            shutdown_grace=float(environ.get("SHUTDOWN_GRACE", cls.shutdown_grace)),
-            log_level=environ.get("LOG_LEVEL", cls.log_level),
-            log_format=environ.get("LOG_FORMAT", cls.log_format),
-        )
+        values: dict[str, Any] = {"mongo_url": mongo_url}
+        for field in fields(cls):
+            raw = environ.get(field.name.upper())
+            if field.name == "mongo_url" or raw is None:
+                continue
+            try:
+                values[field.name] = _PARSERS[str(field.type)](raw)
+            except ValueError:
+                raise SystemExit(f"{field.name.upper()}={raw!r} is not a valid {field.type}") from None
+        return cls(**values)
