@@ -72,7 +72,9 @@ class CheckpointStore:
         """Take the lease if it is free or expired; each acquisition gets a new, larger fencing token."""
         started = self._monotonic()
         now = utcnow()
-        free = {"$or": [{"lease.expires_at": {"$lt": now}}, {"lease": {"$exists": False}}]}
+        free = {
+            "$or": [{"lease.expires_at": {"$lt": now}}, {"lease": {"$exists": False}}, {"lease.holder": self.holder}]
+        }
         try:
             found = await self._collection.find_one_and_update(
                 {"_id": self.alias, **free},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
@@ -20,6 +20,40 @@ log = logging.getLogger(__name__)
 # A record of None from the reader means "flush what you have": the stream went idle.
 ChangeFeed = AsyncIterator[Change | None]
 OnAck = Callable[[dict[str, Any], int], Awaitable[None]]
+
+
+T = TypeVar("T")
+
+
+async def read_ahead(items: AsyncIterator[T], depth: int) -> AsyncIterator[T]:
+    """`items`, pulled by a task of their own up to `depth` ahead, so that the server prepares the next batch
+    while this process transforms the current one."""
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=max(1, depth))
+
+    async def pull() -> None:
+        try:
+            async for item in items:
+                await queue.put((True, item))
+        except Exception as error:
+            await queue.put((False, error))
+        else:
+            await queue.put((False, None))
+
+    puller = asyncio.create_task(pull(), name="indexer-read-ahead")
+    try:
+        while True:
+            more, item = await queue.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        puller.cancel()
+        await asyncio.gather(puller, return_exceptions=True)
+        closing = getattr(items, "aclose", None)
+        if closing is not None:
+            await closing()
 
 
 class IndexingError(Exception):

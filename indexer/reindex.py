@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from indexer import changes, checkpoint, reconcile, schema, sink, source
 from indexer.checkpoint import CheckpointStore
 from indexer.metrics import Metrics
-from indexer.pipeline import ChangeFeed, pump
+from indexer.pipeline import ChangeFeed, pump, read_ahead
 from indexer.settings import Settings
 from indexer.worker import ProgressFactory
 from indexer.writer import Stopped, Writer
@@ -130,8 +130,9 @@ async def _build(
     writer = Writer(es, database, target, Metrics(), stop)
 
     async def feed() -> ChangeFeed:
-        async for visitor in source.visitors_by_id(database, None, settings.batch_size):
-            yield changes.upsert(visitor)
+        async for visitors in read_ahead(source.visitor_batches_by_id(database, None, settings.batch_size), 2):
+            for visitor in visitors:
+                yield changes.upsert(visitor)
 
     async def acknowledged(position: dict[str, Any], count: int) -> None:
         progress.advance(count)

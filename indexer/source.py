@@ -49,6 +49,16 @@ async def visitors_by_id(
             yield visitor
 
 
+async def visitor_batches_by_id(
+    database: AsyncDatabase[dict[str, Any]], after: Any, batch_size: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """`visitors_by_id` a server batch at a time (one cursor for the whole pass)."""
+    cursor = database[schema.VISITORS_COLLECTION].find(after_id_filter(after), batch_size=batch_size).sort("_id", 1)
+    async with cursor:
+        while visitors := await cursor.to_list(batch_size):
+            yield visitors
+
+
 async def visitors_updated_since(
     database: AsyncDatabase[dict[str, Any]], since: dt.datetime, batch_size: int
 ) -> AsyncIterator[dict[str, Any]]:

@@ -11,7 +11,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch
+from elastic_transport import TransportError
+from elasticsearch import ApiError, AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
@@ -19,7 +20,7 @@ from indexer import changes, checkpoint, reconcile, schema, sink, source, transf
 from indexer.changes import Change, SeenWindow
 from indexer.checkpoint import CheckpointStore, LeaseLost
 from indexer.metrics import Metrics
-from indexer.pipeline import ChangeFeed, pump
+from indexer.pipeline import ChangeFeed, pump, read_ahead
 from indexer.progress import Progress
 from indexer.settings import Settings
 from indexer.writer import Stopped, Writer
@@ -88,8 +89,9 @@ class Worker:
                 log.warning("stopped writing: %s", error)
             except Stopped:
                 pass
-            except PyMongoError as error:
-                log.warning("MongoDB failed (%s); starting over from the checkpoint", type(error).__name__)
+            except (PyMongoError, TransportError, ApiError) as error:
+                # Writes retry by themselves; this is a read or an index/alias call that failed: start over.
+                log.warning("%s; starting over from the checkpoint", type(error).__name__)
                 await self._sleep(1.0)
             finally:
                 await self._stop_reconciling()
@@ -197,8 +199,10 @@ class Worker:
         progress = self.progress("backfill", total)
 
         async def feed() -> ChangeFeed:
-            async for visitor in source.visitors_by_id(self.database, resume_after, self.settings.batch_size):
-                yield changes.upsert(visitor, {"backfill.after": visitor["_id"]})
+            batches = source.visitor_batches_by_id(self.database, resume_after, self.settings.batch_size)
+            async for visitors in read_ahead(batches, depth=2):
+                for visitor in visitors:
+                    yield changes.upsert(visitor, {"backfill.after": visitor["_id"]})
 
         async def acknowledged(position: dict[str, Any], count: int) -> None:
             await self._save(position)

@@ -202,3 +202,23 @@ def test_settings_come_from_the_environment_with_defaults() -> None:
         Settings.from_env({"MONGO_URL": "mongodb://m/rc", "SYNC_MODE": "sometimes"})
     with pytest.raises(SystemExit):
         Settings.from_env({})
+
+
+async def test_read_ahead_keeps_order_bounds_the_lead_and_passes_errors_on() -> None:
+    pulled = 0
+
+    async def numbers(fail_at: int | None = None) -> AsyncIterator[int]:
+        nonlocal pulled
+        for number in range(10):
+            if number == fail_at:
+                raise LookupError("cursor lost")
+            pulled += 1
+            yield number
+
+    ahead = pipeline.read_ahead(numbers(), depth=2)
+    assert await anext(ahead) == 0
+    await asyncio.sleep(0.01)
+    assert pulled <= 1 + 2 + 1  # the one consumed, two queued, one waiting to be queued
+    assert [number async for number in ahead] == list(range(1, 10))
+    with pytest.raises(LookupError):
+        _ = [number async for number in pipeline.read_ahead(numbers(fail_at=5), depth=2)]

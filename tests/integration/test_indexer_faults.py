@@ -1,0 +1,250 @@
+"""Slow fault tests of the worker (`make test-slow`): kill -9 during a large backfill, Elasticsearch down for 30 s
+during sync, and the freshness of polling (Mongo write → searchable) at the size the test server can serve."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elasticsearch import AsyncElasticsearch
+from pymongo.asynchronous.database import AsyncDatabase
+
+from benchmarks.backfill import realistic_visitor
+from indexer import schema, verify
+from tests.conftest import Services
+from tests.integration.indexer_helpers import (
+    checkpoint_of,
+    eventually,
+    in_sync,
+    index_side,
+    indexed,
+    mongo_side,
+    running,
+    worker_settings,
+)
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "deploy" / "local" / "stack"
+LARGE = int(os.environ.get("INDEXER_FAULT_VISITORS", "100000"))
+
+
+def now() -> dt.datetime:
+    moment = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+async def seed(database: AsyncDatabase[dict[str, Any]], count: int, seed: int = 11) -> None:
+    rng = random.Random(seed)
+    collection = database[schema.VISITORS_COLLECTION]
+    for first in range(0, count, 5000):
+        chunk = [realistic_visitor(number, rng) for number in range(first, min(count, first + 5000))]
+        await collection.insert_many(chunk, ordered=False)
+
+
+def worker_environment(services: Services, mongo_url: str, alias: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MONGO_URL": mongo_url,
+        "ES_URL": services.es_url,
+        "ES_INDEX": alias,
+        "METRICS_PORT": "0",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "WARNING",
+        "LEASE_TTL": "2",
+        "POLL_INTERVAL": "0.5",
+        **extra,
+    }
+
+
+async def test_kill_9_five_times_during_a_large_backfill_then_a_normal_run_leaves_no_drift(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    await seed(database, LARGE)
+    environment = worker_environment(services, mongo_url, alias)
+    rng = random.Random(5)
+    positions: list[Any] = []
+    for _ in range(5):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "indexer", "run", "--no-progress", env=environment
+        )
+        before = ((await checkpoint_of(database, alias)).get("backfill") or {}).get("after")
+
+        async def moved(before: Any = before) -> bool:
+            return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("after") not in (None, before)
+
+        await eventually(moved, within=120, interval=0.05)
+        await asyncio.sleep(rng.uniform(0.0, 4.0))  # a random point: mid-batch, mid-save, between batches
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        backfill = (await checkpoint_of(database, alias))["backfill"]
+        assert backfill["done"] is False, "the backfill finished before the fifth kill: seed more visitors"
+        positions.append(backfill["after"])
+    assert positions == sorted(positions) and len(set(positions)) == 5, positions  # each run went further
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "indexer", "run", "--no-progress", env=environment
+    )
+    try:
+        await eventually(lambda: _synced_after_backfill(database, alias), within=900, interval=0.5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+    report = await verify.verify(database, es, alias, batch_size=1000)
+    assert report.found.drift == 0, verify.describe(report)
+    expected, stored = await mongo_side(database), await index_side(es, alias)
+    assert len(expected) > LARGE * 0.9
+    assert stored == expected
+
+
+async def _synced_after_backfill(database: AsyncDatabase[dict[str, Any]], alias: str) -> bool:
+    saved = await checkpoint_of(database, alias)
+    backfill = saved.get("backfill") or {}
+    return backfill.get("done") is True and saved.get("synced_at", dt.datetime.min) > backfill["finished_at"]
+
+
+def _stack(command: str, environment: dict[str, str]) -> str:
+    done = subprocess.run(
+        [str(STACK), command], env=environment, capture_output=True, text=True, timeout=300, check=False
+    )
+    if done.returncode != 0 and command == "up":
+        raise RuntimeError(f"stack up failed: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class OwnStack:
+    es_url: str
+    environment: dict[str, str]
+
+    def stop(self) -> None:
+        _stack("down", self.environment)
+
+    def start(self) -> None:
+        _stack("up", self.environment)
+
+
+@pytest.fixture
+def own_stack() -> Iterator[OwnStack]:
+    """A separate Elasticsearch (never stop the shared one), from the same cached download."""
+    directory = tempfile.mkdtemp(prefix="contact-search-outage-")
+    os.chmod(directory, 0o755)
+    environment = {
+        **os.environ,
+        "ES_PORT": os.environ.get("OUTAGE_ES_PORT", "9297"),
+        "MONGO_PORT": os.environ.get("OUTAGE_MONGO_PORT", "27097"),
+        "CONTACT_SEARCH_STACK_DIR": directory,
+        "ES_START_TIMEOUT": "300",
+    }
+    try:
+        exports = _stack("up", environment)
+        url = next(line.split("=", 1)[1] for line in exports.splitlines() if line.startswith("export ES_URL="))
+        yield OwnStack(url.strip("'\""), environment)
+    finally:
+        _stack("down", environment)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+async def outage_es(own_stack: OwnStack) -> AsyncIterator[AsyncElasticsearch]:
+    client = AsyncElasticsearch(own_stack.es_url, request_timeout=10)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def test_elasticsearch_down_for_30s_during_sync_loses_nothing_and_the_worker_recovers(
+    services: Services,
+    mongo_url: str,
+    database: AsyncDatabase[dict[str, Any]],
+    own_stack: OwnStack,
+    outage_es: AsyncElasticsearch,
+    alias: str,
+) -> None:
+    visitors = database[schema.VISITORS_COLLECTION]
+    await seed(database, 2000)
+    outage_services = Services(own_stack.es_url, services.mongo_url, services.change_streams)
+    settings = worker_settings(outage_services, mongo_url, alias, stall_after=300.0)
+    async with running(settings, database, outage_es) as worker:
+        await eventually(lambda: in_sync(database, outage_es, alias), within=120)
+        await asyncio.to_thread(own_stack.stop)
+        stopped = time.monotonic()
+        rng = random.Random(3)
+        written: list[str] = []
+        while time.monotonic() - stopped < 30:
+            visitor = realistic_visitor(100_000 + len(written), rng) | {"_updatedAt": now()}
+            await visitors.insert_one(visitor)
+            written.append(visitor["_id"])
+            await visitors.update_one({"_id": written[0]}, {"$set": {"name": f"n{len(written)}", "_updatedAt": now()}})
+            await asyncio.sleep(0.5)
+        await visitors.update_one({"_id": written[1]}, {"$set": {"disabled": True, "_updatedAt": now()}})
+        assert not worker.task.done()
+        await asyncio.to_thread(own_stack.start)
+        await eventually(lambda: in_sync(database, outage_es, alias), within=180, interval=1.0)
+        assert worker.metrics.retried > 0  # it did hit the outage, and got over it by itself
+        assert not worker.task.done()
+        assert await indexed(outage_es, alias, written[-1]) is not None
+        assert await indexed(outage_es, alias, written[1]) is None
+        # The index is the outage instance's: clean it here, the `es` fixture only knows the shared one.
+        await outage_es.indices.delete(index=f"{alias}-v1")
+
+
+async def test_polling_freshness_from_mongo_write_to_searchable(
+    services: Services,
+    mongo_url: str,
+    database: AsyncDatabase[dict[str, Any]],
+    es: AsyncElasticsearch,
+    alias: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    size = int(os.environ.get("FRESHNESS_VISITORS", str(LARGE)))
+    await seed(database, size)
+    visitors = database[schema.VISITORS_COLLECTION]
+    settings = worker_settings(services, mongo_url, alias, batch_size=500, poll_interval=0.5, overlap_window=5.0)
+    latencies: list[float] = []
+    rng = random.Random(9)
+    async with running(settings, database, es):
+        await eventually(lambda: _synced_after_backfill(database, alias), within=900, interval=0.5)
+        ids = [visitor["_id"] async for visitor in visitors.find({"disabled": {"$ne": True}}, {"_id": 1}).limit(200)]
+        for sample in range(60):
+            target = rng.choice(ids)
+            marker = f"fresh-{sample}-{rng.randrange(10**9)}"
+            written = time.monotonic()
+            await visitors.update_one({"_id": target}, {"$set": {"livechatData.marker": marker, "_updatedAt": now()}})
+            while True:
+                found = await es.search(
+                    index=alias,
+                    query={"term": {f"{schema.FIELD_CUSTOM}.marker": marker}},
+                    size=1,
+                    track_total_hits=False,
+                )
+                if found.body["hits"]["hits"]:
+                    break
+                await asyncio.sleep(0.02)
+            latencies.append(time.monotonic() - written)
+            await asyncio.sleep(rng.uniform(0, 1.0))
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    with capsys.disabled():
+        print(
+            f"\npolling freshness at {size:,} visitors (poll {settings.poll_interval}s, refresh 1s): "
+            f"p50 {p50:.2f}s p99 {p99:.2f}s max {latencies[-1]:.2f}s over {len(latencies)} writes"
+        )
+    assert p99 < 30
