@@ -107,6 +107,25 @@ async def measure_bulk(
     return count, elapsed
 
 
+async def measure_together(
+    database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str, batch_size: int
+) -> dict[str, float]:
+    """Both ceilings at once, as the indexer needs them: one read pass while bulk requests of prepared documents
+    run beside it for as long as the read takes. On a small machine the two servers share the CPUs."""
+    index = await sink.ensure_index(es, alias)
+    prepared = [sink.index_action(index, visitor) async for visitor in database[schema.VISITORS_COLLECTION].find({})]
+    reading = asyncio.create_task(measure_read(database, batch_size))
+    bulked = 0
+    started = time.perf_counter()
+    while not reading.done():
+        chunk = prepared[bulked % len(prepared) :][:batch_size]
+        async for ok, _ in async_streaming_bulk(es, chunk, chunk_size=batch_size, raise_on_error=False):
+            bulked += ok
+    read_count, read_seconds = await reading
+    elapsed = time.perf_counter() - started
+    return {"read_docs_per_s": read_count / read_seconds, "bulk_docs_per_s": bulked / elapsed}
+
+
 def rss_kib(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
@@ -205,13 +224,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "docs_per_s": bulk_count / bulk_seconds,
                 }
                 print(f"bulk ceiling: {bulk_count / bulk_seconds:,.0f} docs/s")
-                await drop_indices(es, scratch)
+                together = await measure_together(database, es, scratch + "-together", args.batch_size)
+                results["together"] = together
+                print(
+                    f"read and bulk at once: read {together['read_docs_per_s']:,.0f} docs/s, "
+                    f"bulk {together['bulk_docs_per_s']:,.0f} docs/s"
+                )
+                await drop_indices(es, scratch, scratch + "-together")
             if not args.keep:
                 await drop_indices(es, alias)
             await database[CHECKPOINTS_COLLECTION].drop()
         ceiling = min(results["read"]["docs_per_s"], results["bulk"]["docs_per_s"])
         results["lower_ceiling"] = "read" if results["read"]["docs_per_s"] <= results["bulk"]["docs_per_s"] else "bulk"
         results["ratio_to_lower_ceiling"] = results["indexer_main"]["docs_per_s"] / ceiling
+        together_ceiling = min(results["together"].values())
+        results["ratio_to_lower_ceiling_together"] = results["indexer_main"]["docs_per_s"] / together_ceiling
         results["rss_growth_mib"] = results["indexer_main"]["peak_rss_mib"] - results["indexer_small"]["peak_rss_mib"]
         results["cpus"] = os.cpu_count()
         results["document_bytes"] = len(json.dumps(transform.to_printable(realistic_visitor(0, random.Random(1)))))
@@ -234,7 +261,8 @@ def main() -> int:
     results = asyncio.run(run(args))
     print(
         f"indexer / lower ceiling ({results['lower_ceiling']}): "
-        f"{results['ratio_to_lower_ceiling']:.2f} (target >= 0.8); "
+        f"{results['ratio_to_lower_ceiling']:.2f} (target >= 0.8), to the lower of the two measured at once: "
+        f"{results['ratio_to_lower_ceiling_together']:.2f}; "
         f"peak RSS {results['indexer_small']['peak_rss_mib']:.0f} MiB at {results['indexer_small']['visitors']:,} "
         f"vs {results['indexer_main']['peak_rss_mib']:.0f} MiB at {results['indexer_main']['visitors']:,}"
     )

@@ -332,3 +332,22 @@ async def test_metrics_and_healthz_are_served(unused_tcp_port: int) -> None:
         async with http.get(f"{base}/healthz") as response:
             assert response.status == 503
             assert (await response.json())["healthy"] is False
+
+
+async def test_a_deposed_leader_can_neither_renew_nor_save(database: AsyncDatabase[dict[str, Any]], alias: str) -> None:
+    first = checkpoint.CheckpointStore(database, alias, "first", lease_ttl=0.5)
+    second = checkpoint.CheckpointStore(database, alias, "second", lease_ttl=0.5)
+    assert await first.try_acquire()
+    assert not await second.try_acquire()  # held and not expired
+    await first.save({"poll.updated_at": 1})
+    await asyncio.sleep(0.6)
+    assert not first.is_leader()  # it stops writing on its own once it could not renew in time
+    assert await second.try_acquire()
+    assert second.token == first.token + 1  # the fencing token grows with each acquisition
+    assert not await first.renew()
+    with pytest.raises(checkpoint.LeaseLost):
+        await first.save({"poll.updated_at": 99})
+    saved = await second.save({"poll.updated_at": 2})
+    assert saved["poll"]["updated_at"] == 2
+    await second.release()
+    assert await first.try_acquire()  # a released lease is free at once
