@@ -1,0 +1,28 @@
+"""Settings from the environment: each field of a frozen dataclass read from its upper-case name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float}
+
+
+def from_environment(cls: type[T], environ: Mapping[str, str]) -> T:
+    """An instance of the dataclass `cls`; MONGO_URL is required, a bad value stops the process with one line."""
+    mongo_url = environ.get("MONGO_URL", "")
+    if not mongo_url:
+        raise SystemExit("MONGO_URL is not set (e.g. mongodb://127.0.0.1:27017/rocketchat)")
+    values: dict[str, Any] = {"mongo_url": mongo_url}
+    for field in fields(cls):  # type: ignore[arg-type]
+        raw = environ.get(field.name.upper())
+        if field.name == "mongo_url" or raw is None:
+            continue
+        try:
+            values[field.name] = _PARSERS[str(field.type)](raw)
+        except ValueError:
+            raise SystemExit(f"{field.name.upper()}={raw!r} is not a valid {field.type}") from None
+    return cls(**values)

@@ -1,0 +1,26 @@
+"""Settings read from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.settings import Settings
+
+
+def test_defaults_and_overrides() -> None:
+    settings = Settings.from_env({"MONGO_URL": "mongodb://m/rc", "PORT": "9000", "AUTH_CACHE_TTL": "0.5"})
+    assert (settings.mongo_url, settings.port, settings.auth_cache_ttl) == ("mongodb://m/rc", 9000, 0.5)
+    assert (settings.es_index, settings.host, settings.workers) == ("contacts", "127.0.0.1", 1)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "MONGO_URL is not set"),
+        ({"MONGO_URL": "mongodb://m", "PORT": "http"}, "PORT='http' is not a valid int"),
+        ({"MONGO_URL": "mongodb://m", "BACKEND_TIMEOUT": "soon"}, "BACKEND_TIMEOUT='soon' is not a valid float"),
+    ],
+)
+def test_bad_settings_stop_with_one_line(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SystemExit, match=message):
+        Settings.from_env(environ)
