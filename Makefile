@@ -29,10 +29,10 @@ integration: venv
 	$(WITH_STACK) $(PY) -m pytest -q tests/integration tests/deploy
 
 test: lint
-	$(WITH_STACK) $(PY) -m pytest -q tests
+	$(WITH_STACK) $(PY) -m pytest -q -rs tests
 
 test-slow: venv
-	$(WITH_STACK) $(PY) -m pytest -q -m slow tests
+	$(WITH_STACK) $(PY) -m pytest -q -rs -m slow tests
 
 bench: venv
 	$(WITH_STACK) $(PY) -m benchmarks.lookup && $(PY) -m benchmarks.backfill
