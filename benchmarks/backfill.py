@@ -174,7 +174,18 @@ async def measure_indexer(
             await asyncio.wait_for(process.wait(), 60)
     seconds = (backfill["finished_at"] - backfill["started_at"]).total_seconds()
     count = await database[schema.VISITORS_COLLECTION].estimated_document_count()
-    return {"visitors": count, "seconds": seconds, "docs_per_s": count / seconds, "peak_rss_mib": peak / 1024}
+    # RSS along the pass (the rate is steady, so time stands for progress): flat means no growth with size.
+    along = {
+        f"{quarter * 25}%": samples[min(len(samples) - 1, len(samples) * quarter // 4)] / 1024
+        for quarter in (1, 2, 3, 4)
+    }
+    return {
+        "visitors": count,
+        "seconds": seconds,
+        "docs_per_s": count / seconds,
+        "peak_rss_mib": peak / 1024,
+        "rss_mib_along_the_pass": along,
+    }
 
 
 async def drop_indices(es: AsyncElasticsearch, *aliases: str) -> None:
@@ -204,9 +215,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 database, with_database(mongo_url, database_name), es_url, alias, args.batch_size
             )
             results[f"indexer_{label}"] = measured
+            along = ", ".join(f"{key} {value:.0f}" for key, value in measured["rss_mib_along_the_pass"].items())
             print(
                 f"indexer backfill ({label}, {count:,}): {measured['docs_per_s']:,.0f} docs/s, "
-                f"peak RSS {measured['peak_rss_mib']:.0f} MiB"
+                f"peak RSS {measured['peak_rss_mib']:.0f} MiB (MiB along the pass: {along})"
             )
             if label == "main":
                 read_count, read_seconds = await measure_read(database, args.batch_size)
