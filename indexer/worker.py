@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from elastic_transport import TransportError
@@ -17,13 +17,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from indexer import changes, checkpoint, reconcile, schema, sink, source, transform
-from indexer.changes import Change, SeenWindow
+from indexer.changes import SeenWindow
 from indexer.checkpoint import CheckpointStore, LeaseLost
 from indexer.metrics import Metrics
 from indexer.pipeline import ChangeFeed, pump, read_ahead
 from indexer.progress import Progress
 from indexer.settings import Settings
-from indexer.writer import Stopped, Writer
+from indexer.writer import IndexMissing, Stopped, Writer
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Worker:
                 log.warning("stopped writing: %s", error)
             except Stopped:
                 pass
-            except (PyMongoError, TransportError, ApiError) as error:
+            except (PyMongoError, TransportError, ApiError, IndexMissing) as error:
                 # Writes retry by themselves; this is a read or an index/alias call that failed: start over.
                 log.warning("%s; starting over from the checkpoint", type(error).__name__)
                 await self._sleep(1.0)
@@ -355,15 +355,14 @@ class Worker:
             await self._save(position)
             self.metrics.backlog = max(0, self.metrics.backlog - count)
 
-        await self._pump(_idle_saver(feed(), self), acknowledged)
+        await self._pump(self._saving_when_idle(feed()), acknowledged)
 
-
-async def _idle_saver(feed: ChangeFeed, worker: Worker) -> AsyncIterator[Change | None]:
-    """Pass the stream through; while it is idle, refresh the checkpoint document now and then (reindex
-    requests, `synced_at`)."""
-    last = 0.0
-    async for record in feed:
-        if record is None and time.monotonic() - last >= 1.0:
-            last = time.monotonic()
-            await worker._save({"synced_at": checkpoint.utcnow()})
-        yield record
+    async def _saving_when_idle(self, feed: ChangeFeed) -> ChangeFeed:
+        """Pass the stream through; while it is idle, touch the checkpoint now and then (`synced_at` for a
+        reindex waiting on the worker, and the reindex request itself)."""
+        last = 0.0
+        async for record in feed:
+            if record is None and time.monotonic() - last >= 1.0:
+                last = time.monotonic()
+                await self._save({"synced_at": checkpoint.utcnow()})
+            yield record

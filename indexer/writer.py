@@ -24,6 +24,16 @@ class Stopped(Exception):
     """Shutdown was requested while a batch could not be written yet; it stays unacknowledged."""
 
 
+class IndexMissing(Exception):
+    """The live alias points nowhere (the index was deleted): the worker must recreate it and backfill."""
+
+
+def _index_missing(item: dict[str, Any]) -> bool:
+    result = item.get(next(iter(item), ""), {})
+    error = result.get("error") if isinstance(result, dict) else None
+    return isinstance(error, dict) and error.get("type") == "index_not_found_exception"
+
+
 @dataclass
 class Targets:
     """Where writes go: the live alias, and the next one while a reindex builds it."""
@@ -95,6 +105,8 @@ class Writer:
             results = await sink.bulk_results(self.es, pending, require_alias=True)
             retry: list[dict[str, Any]] = []
             for action, item in zip(pending, results, strict=True):
+                if action["_index"] == self.alias and _index_missing(item):
+                    raise IndexMissing(f"alias {self.alias} has no index")
                 outcome = changes.classify(item)
                 if outcome is BulkOutcome.REJECTED and self._is_vanished_next(action, item):
                     outcome = BulkOutcome.SETTLED  # the reindex finished or was abandoned meanwhile

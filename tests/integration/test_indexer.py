@@ -351,3 +351,17 @@ async def test_a_deposed_leader_can_neither_renew_nor_save(database: AsyncDataba
     assert saved["poll"]["updated_at"] == 2
     await second.release()
     assert await first.try_acquire()  # a released lease is free at once
+
+
+async def test_a_deleted_index_is_recreated_and_backfilled(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    visitors = database[schema.VISITORS_COLLECTION]
+    await visitors.insert_many([past_visitor() for _ in range(100)])
+    async with running(worker_settings(services, mongo_url, alias), database, es) as worker:
+        await eventually(lambda: in_sync(database, es, alias))
+        await es.indices.delete(index=schema.index_name(alias, 1))
+        await visitors.insert_one(fresh_visitor())  # its write finds no index behind the alias
+        await eventually(lambda: in_sync(database, es, alias), within=30)
+        assert worker.metrics.failed == 0
+        assert not await database[DEAD_LETTERS_COLLECTION].find_one({})
