@@ -108,9 +108,20 @@ async def pump(
         await queue.put(None)
 
     reader = asyncio.create_task(read(), name="indexer-reader")
+    stopping = asyncio.create_task(stop.wait(), name="indexer-stop")
     written = 0
     try:
-        while (item := await queue.get()) is not None:
+        while True:
+            # A stop while the reader is still busy (a slow query) ends the pass at once: nothing is in flight.
+            getting = asyncio.create_task(queue.get())
+            await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set() or not getting.done():
+                getting.cancel()
+                await asyncio.gather(getting, return_exceptions=True)
+                break
+            item = getting.result()
+            if item is None:
+                break
             ticket, batch = item
             await write(batch)
             written += len(batch)
@@ -120,9 +131,10 @@ async def pump(
             if stop.is_set():
                 break
     finally:
+        stopping.cancel()
         if not reader.done():
             reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
+        await asyncio.gather(reader, stopping, return_exceptions=True)
     if failures:
         raise failures[0]
     return written

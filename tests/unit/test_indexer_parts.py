@@ -222,3 +222,22 @@ async def test_read_ahead_keeps_order_bounds_the_lead_and_passes_errors_on() -> 
     assert [number async for number in ahead] == list(range(1, 10))
     with pytest.raises(LookupError):
         _ = [number async for number in pipeline.read_ahead(numbers(fail_at=5), depth=2)]
+
+
+async def test_stop_while_the_reader_waits_on_a_slow_query_ends_the_pass_at_once() -> None:
+    stop = asyncio.Event()
+
+    async def slow_query() -> AsyncIterator[Change | None]:
+        await asyncio.sleep(3600)  # a full scan on the test server
+        yield None
+
+    async def write(batch: list[Change]) -> None:
+        raise AssertionError("nothing to write")
+
+    async def on_ack(position: dict[str, Any], count: int) -> None:
+        raise AssertionError("nothing to acknowledge")
+
+    task = asyncio.create_task(pipeline.pump(slow_query(), write, on_ack, batch_size=5, depth=1, stop=stop))
+    await asyncio.sleep(0.01)
+    stop.set()
+    assert await asyncio.wait_for(task, 1) == 0
