@@ -80,10 +80,11 @@ class Expected:
 
 @dataclass(frozen=True, slots=True)
 class Indexed:
-    """A document of the index: its `id` field, its hash, and its Elasticsearch `_id` when that differs."""
+    """A document of the index: its `id` field, its hash, its external version, and its `_id` when that differs."""
 
     id: str
     content_hash: str | None
+    version: int = 0
     document_id: str | None = None
 
 
@@ -279,6 +280,7 @@ async def _scan(
                 search_after=after,
                 size=size,
                 source={"includes": [schema.FIELD_ID, schema.FIELD_CONTENT_HASH]},
+                version=True,
                 track_total_hits=False,
             )
             pit_id = response["pit_id"]
@@ -298,7 +300,7 @@ def _indexed(hit: Mapping[str, Any], key: str) -> Indexed:
     document_id = hit["_id"]
     if not isinstance(content_hash, str):
         content_hash = None
-    return Indexed(key, content_hash, None if document_id == key else document_id)
+    return Indexed(key, content_hash, int(hit.get("_version", 0)), None if document_id == key else document_id)
 
 
 async def _documents(client: AsyncElasticsearch, index: str, size: int) -> AsyncGenerator[Indexed, None]:
@@ -353,9 +355,11 @@ def repair_action(index: str, verdict: Verdict, now_ms: int) -> dict[str, Any] |
         # Index (or, for a disabled visitor, delete) at the visitor's own version, as the worker would: this beats
         # the stale document and loses to anything newer the worker writes meanwhile.
         return sink.index_action(index, verdict.expected.visitor)
-    assert verdict.indexed is not None
-    # Gone from MongoDB, so no version of it can come back: the current time beats every stale write in flight.
-    return sink.delete_action(index, verdict.indexed.document_id or verdict.indexed.id, now_ms)
+    indexed = verdict.indexed
+    assert indexed is not None
+    # Gone from MongoDB, so no version of it can come back: the current time beats every stale write in flight,
+    # and the version seen beats the document even when its `_updatedAt` lies ahead of this host's clock.
+    return sink.delete_action(index, indexed.document_id or indexed.id, max(now_ms, indexed.version))
 
 
 class Repairs:

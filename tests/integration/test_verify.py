@@ -78,6 +78,15 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
         await es.delete(index=index, id=document_id, version=transform.version_of(lost), version_type="external_gte")
     ghost = factories.visitor(_id="ghost")
     await es.index(index=index, id="ghost", document=transform.to_index_document(ghost))
+    # A version ahead of this host's clock (a Rocket.Chat server's clock ahead of ours): still deleted.
+    ahead = factories.visitor(_id="ahead", _updatedAt=dt.datetime(2100, 1, 1))
+    await es.index(
+        index=index,
+        id="ahead",
+        document=transform.to_index_document(ahead),
+        version=transform.version_of(ahead),
+        version_type="external",
+    )
     await es.index(index=index, id="no-id-field", document={schema.FIELD_CONTENT_HASH: "x"})
     stale = {**strings[1], "name": "Before the last write"}
     await es.index(
@@ -96,25 +105,25 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
 
     expected = {
         "missing": {ids[0], ids[45]},
-        "extra": {"ghost", "no-id-field", ids[3], ids[4], ids[46]},
+        "extra": {"ghost", "ahead", "no-id-field", ids[3], ids[4], ids[46]},
         "different": {ids[1], ids[2]},
     }
     report = await check(database, es, alias)
     assert buckets(report.found) == expected
     assert report.exit_code == 1
     assert report.found.visitors == 48
-    assert report.found.documents == 50
-    assert report.found.checked == 52  # 48 visitors, and "ghost", "no-id-field", ids[4], ids[46] of the index
+    assert report.found.documents == 51
+    assert report.found.checked == 53  # 48 visitors, and "ghost", "ahead", "no-id-field", ids[4], ids[46] of the index
 
     repaired = await check(database, es, alias, repair=True)
     assert buckets(repaired.found) == expected
     assert repaired.repaired is not None
-    assert (repaired.repaired.written, repaired.repaired.rejected) == (9, 0)
+    assert (repaired.repaired.written, repaired.repaired.rejected) == (10, 0)
     assert repaired.recheck is not None
     assert buckets(repaired.recheck) == no_drift()
     assert repaired.exit_code == 0
 
-    for gone in ("ghost", "no-id-field", ids[3], ids[4], ids[46]):
+    for gone in ("ghost", "ahead", "no-id-field", ids[3], ids[4], ids[46]):
         assert await stored(es, index, gone) is None, gone
     for visitor_id in (strings[0]["_id"], strings[1]["_id"], strings[2]["_id"], object_ids[5]["_id"]):
         visitor = await visitors.find_one({"_id": visitor_id})

@@ -247,6 +247,12 @@ def test_repair_of_a_document_gone_from_mongo_deletes_it_now() -> None:
     assert orphan is not None and orphan["_id"] == "y"
 
 
+def test_repair_of_a_document_dated_ahead_of_this_clock_deletes_it_at_its_version() -> None:
+    ahead = Indexed("a", "1", version=int(time.time() * 1000) + 86_400_000)
+    action = repair_action("contacts-v1", Verdict(EXTRA, "a", None, ahead), int(time.time() * 1000))
+    assert action is not None and action["version"] == ahead.version
+
+
 def test_nothing_to_repair_in_sync() -> None:
     assert repair_action("contacts-v1", Verdict(IN_SYNC, "a", Expected("a", "1"), Indexed("a", "1")), 0) is None
 
