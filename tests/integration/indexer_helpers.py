@@ -33,7 +33,7 @@ def worker_settings(services: Services, mongo_url: str, alias: str, **overrides:
         "overlap_window": 2.0,
         "reconcile_interval": 3600.0,
         "lease_ttl": 2.0,
-        "reindex_ack_timeout": 20.0,
+        "reindex_ack_timeout": 60.0,
         "reindex_grace": 0.5,
     }
     values.update(overrides)
