@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from common import config
 
 SYNC_MODES = ("auto", "stream", "poll")
-_PARSERS: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float}
 
 
 @dataclass(frozen=True)
@@ -46,17 +46,4 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        mongo_url = environ.get("MONGO_URL", "")
-        if not mongo_url:
-            raise SystemExit("MONGO_URL is not set (e.g. mongodb://127.0.0.1:27017/rocketchat)")
-        values: dict[str, Any] = {"mongo_url": mongo_url}
-        for field in fields(cls):
-            raw = environ.get(field.name.upper())
-            if field.name == "mongo_url" or raw is None:
-                continue
-            kind = _PARSERS[str(field.type)]
-            try:
-                values[field.name] = kind(raw)
-            except ValueError:
-                raise SystemExit(f"{field.name.upper()}={raw!r} is not a valid {field.type}") from None
-        return cls(**values)
+        return config.from_environment(cls, environ)
