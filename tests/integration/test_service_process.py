@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import sys
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from benchmarks.lookup import free_port, wait_ready
 from common.logs import JsonFormatter
 from indexer import schema
 from tests import factories
@@ -36,12 +36,6 @@ async def seed(database: AsyncDatabase[dict[str, Any]], index_visitors: Indexer)
         )
     )
     await index_visitors()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -65,14 +59,7 @@ async def test_sigterm_under_load_drops_no_request_and_exits_0(
     stopping = asyncio.Event()
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(base + "/readyz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
+            await wait_ready(session, base)
 
             async def client() -> None:
                 # Each request is sent before SIGTERM; none may fail, including those in flight at SIGTERM.
