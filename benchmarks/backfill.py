@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_streaming_bulk
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from benchmarks.lookup import make_visitor
-from indexer import schema, sink, transform
+from benchmarks.lookup import free_port, make_visitor
+from indexer import schema, sink, source, transform
 from indexer.checkpoint import CHECKPOINTS_COLLECTION
 
 RESULTS = Path(__file__).parent / "results" / "backfill.json"
@@ -69,7 +70,7 @@ def with_database(mongo_url: str, database: str) -> str:
 async def generate(database: AsyncDatabase[dict[str, Any]], count: int, seed: int) -> float | None:
     """Fill the visitor collection with `count` visitors; returns seconds taken, None when reused."""
     collection = database[schema.VISITORS_COLLECTION]
-    if await collection.estimated_document_count() == count:
+    if await source.estimated_visitors(database) == count:
         return None
     await collection.drop()
     rng = random.Random(seed)
@@ -137,17 +138,31 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+async def backfill_phase(session: aiohttp.ClientSession, url: str) -> str | None:
+    """The worker's phase from its /healthz, None while it does not answer yet."""
+    try:
+        async with session.get(url) as response:
+            return str((await response.json(content_type=None)).get("phase"))
+    except aiohttp.ClientError:
+        return None
+
+
 async def measure_indexer(
     database: AsyncDatabase[dict[str, Any]], mongo_url: str, es_url: str, alias: str, batch_size: int
 ) -> dict[str, Any]:
-    """Run the real worker until its backfill is done; docs/s from its own checkpoint timestamps, peak RSS sampled."""
+    """Run the real worker until its backfill is done; docs/s from its own checkpoint timestamps, peak RSS sampled.
+
+    Progress is watched on the worker's /healthz, not in MongoDB: on the test server every extra query in the
+    visitors' database slows the worker's long read cursor, and the benchmark must not slow what it measures.
+    """
+    port = free_port()
     environment = {
         **os.environ,
         "MONGO_URL": mongo_url,
         "ES_URL": es_url,
         "ES_INDEX": alias,
         "BATCH_SIZE": str(batch_size),
-        "METRICS_PORT": "0",
+        "METRICS_PORT": str(port),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "WARNING",
     }
@@ -157,23 +172,27 @@ async def measure_indexer(
     peak = 0
     samples: list[int] = []
     try:
-        while True:
-            rss = rss_kib(process.pid)
-            peak = max(peak, rss)
-            samples.append(rss)
-            saved = await database[CHECKPOINTS_COLLECTION].find_one({"_id": alias}) or {}
-            backfill = saved.get("backfill") or {}
-            if backfill.get("done") is True:
-                break
-            if process.returncode is not None:
-                raise RuntimeError(f"the indexer exited with {process.returncode}")
-            await asyncio.sleep(0.2)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while True:
+                rss = rss_kib(process.pid)
+                peak = max(peak, rss)
+                samples.append(rss)
+                # A fresh alias has no checkpoint: the worker reaches "sync" only once its backfill is done.
+                if await backfill_phase(session, f"http://127.0.0.1:{port}/healthz") == "sync":
+                    break
+                if process.returncode is not None:
+                    raise RuntimeError(f"the indexer exited with {process.returncode}")
+                await asyncio.sleep(0.2)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
             await asyncio.wait_for(process.wait(), 60)
+    saved = await database[CHECKPOINTS_COLLECTION].find_one({"_id": alias}) or {}
+    backfill = saved.get("backfill") or {}
+    if backfill.get("done") is not True:
+        raise RuntimeError("the indexer left its backfill unfinished")
     seconds = (backfill["finished_at"] - backfill["started_at"]).total_seconds()
-    count = await database[schema.VISITORS_COLLECTION].estimated_document_count()
+    count = await source.estimated_visitors(database)
     # RSS along the pass (the rate is steady, so time stands for progress): flat means no growth with size.
     along = {
         f"{quarter * 25}%": samples[min(len(samples) - 1, len(samples) * quarter // 4)] / 1024

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -54,6 +55,33 @@ async def read_ahead(items: AsyncIterator[T], depth: int) -> AsyncIterator[T]:
         closing = getattr(items, "aclose", None)
         if closing is not None:
             await closing()
+
+
+class SaveBehind:
+    """Saves acknowledged positions at most every `interval` seconds; `flush` saves the one held back.
+
+    Positions only ever move forward, so holding one back never records progress that was not acknowledged; a
+    crash repeats at most `interval` of work, and the versioned writes make that repetition harmless.
+    """
+
+    def __init__(self, save: Callable[[dict[str, Any]], Awaitable[Any]], interval: float) -> None:
+        self._save = save
+        self._interval = interval
+        self._pending: dict[str, Any] = {}
+        self._saved_at = float("-inf")
+        self._saving = asyncio.Lock()  # the writer's acknowledgements and an idle reader may both save
+
+    async def offer(self, position: dict[str, Any]) -> None:
+        self._pending.update(position)
+        if time.monotonic() - self._saved_at >= self._interval:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._saving:
+            if self._pending:
+                position, self._pending = self._pending, {}
+                self._saved_at = time.monotonic()
+                await self._save(position)
 
 
 class IndexingError(Exception):

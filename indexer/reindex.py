@@ -125,7 +125,7 @@ async def _build(
     stop: asyncio.Event,
     progress_factory: ProgressFactory,
 ) -> None:
-    total = await database[schema.VISITORS_COLLECTION].estimated_document_count()
+    total = await source.estimated_visitors(database)
     progress = progress_factory("reindex", total)
     writer = Writer(es, database, target, Metrics(), stop)
 

@@ -96,9 +96,14 @@ def presence_term(key: str) -> str:
 
 def value_grams(value: str) -> set[str]:
     """The padded trigrams of one custom-field value's head (see the comment above)."""
+    return set(gram_terms("", value))
+
+
+def gram_terms(prefix: str, value: str) -> list[str]:
+    """`prefix` followed by each padded trigram of the value's head, in order, repeats included."""
     head = fold(value)[:GRAM_WINDOW]
     padded = head + GRAM_PAD * (GRAM_SIZE - 1)
-    return {padded[i : i + GRAM_SIZE] for i in range(len(head))}
+    return [prefix + padded[i : i + GRAM_SIZE] for i in range(len(head))]
 
 
 def query_grams(value: str) -> list[str]:

@@ -31,6 +31,9 @@ class Settings:
     lease_ttl: float = 10.0
     # /healthz turns 503 after this long without progress.
     stall_after: float = 120.0
+    # The checkpoint is saved at most this often (0: after every batch); a crash repeats at most this much work,
+    # which versioned writes make harmless. Fewer saves keep long read cursors fast on the database server.
+    checkpoint_interval: float = 1.0
     # Batches read ahead of the writer (the bounded queue between them).
     queue_depth: int = 4
     # `reindex`: how long to wait for the worker to start writing to the new index, and how long the old index
@@ -43,6 +46,8 @@ class Settings:
             raise SystemExit(f"SYNC_MODE must be one of {', '.join(SYNC_MODES)}, not {self.sync_mode!r}")
         if self.batch_size < 1 or self.queue_depth < 1 or self.lease_ttl <= 0:
             raise SystemExit("BATCH_SIZE, QUEUE_DEPTH and LEASE_TTL must be positive")
+        if self.checkpoint_interval < 0:
+            raise SystemExit("CHECKPOINT_INTERVAL must not be negative")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -29,6 +29,21 @@ async def all_visitors(database: AsyncDatabase[dict[str, Any]], batch_size: int)
             yield visitor
 
 
+async def estimated_visitors(database: AsyncDatabase[dict[str, Any]]) -> int:
+    """How many visitors there are, from the collection's statistics (for progress and backlog only).
+
+    `$collStats` reads the storage engine's count on every server; the `count` command behind PyMongo's
+    `estimated_document_count` is as cheap on MongoDB but scans the whole collection on FerretDB, which delayed
+    the backfill's first read by as long as reading everything.
+    """
+    collection = database[schema.VISITORS_COLLECTION]
+    try:
+        shards = await (await collection.aggregate([{"$collStats": {"count": {}}}])).to_list(None)
+    except OperationFailure:
+        return await collection.estimated_document_count()
+    return sum(int(shard.get("count") or 0) for shard in shards)
+
+
 def after_id_filter(after: Any) -> dict[str, Any]:
     """Visitors sorting after `after` in `_id` order. MongoDB compares only within one BSON type, and
     ObjectIds sort after strings, so resuming after a string must also take every ObjectId."""

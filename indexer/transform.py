@@ -15,14 +15,14 @@ from bson import Binary, Decimal128, ObjectId, Regex, Timestamp
 
 from indexer import schema
 
-_JSON_SCALARS = frozenset({str, int, float, bool})
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def iso_millis(moment: dt.datetime) -> str:
     """A date as Rocket.Chat's JSON prints it: ISO-8601 UTC with milliseconds, `2024-05-02T10:31:07.512Z`."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def epoch_millis(moment: dt.datetime) -> int:
@@ -33,9 +33,20 @@ def epoch_millis(moment: dt.datetime) -> int:
 
 def to_printable(value: Any) -> Any:
     """A BSON value as the JSON that Rocket.Chat's REST API sends for it."""
-    # Plain JSON types first: they are nearly every value, and this runs for every field of every visitor.
-    if value is None or type(value) in _JSON_SCALARS:
+    # This runs for every field of every visitor: exact type checks first (plain JSON values are nearly all of
+    # them, and the documents PyMongo decodes are plain dicts and lists), the abstract ones only after.
+    kind = type(value)
+    if kind in _JSON_SCALARS:
         return value
+    if kind is dict:
+        return {
+            key if type(key) is str else str(key): item if type(item) in _JSON_SCALARS else to_printable(item)
+            for key, item in value.items()
+        }
+    if kind is list:
+        return [item if type(item) in _JSON_SCALARS else to_printable(item) for item in value]
+    if kind is dt.datetime:
+        return iso_millis(value)
     if isinstance(value, Mapping):
         return {str(key): to_printable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -86,20 +97,28 @@ def _addresses(entries: Any, key: str) -> list[str]:
     return [value for value in found if isinstance(value, str)]
 
 
-def custom_field_terms(livechat_data: Any) -> tuple[list[str], list[str]]:
-    """Gram terms and long-value keys of `livechatData`, for the substring search (see schema)."""
+def custom_field_terms(livechat_data: Any) -> tuple[dict[str, list[str]], list[str], list[str]]:
+    """What `livechatData` becomes in the index, in one pass over it: the `flattened` field's strings by key, the
+    gram terms and the long-value keys of the substring search (see schema)."""
+    custom: dict[str, list[str]] = {}
     grams: set[str] = set()
-    long_keys: set[str] = set()
+    long_keys: list[str] = []
     if not isinstance(livechat_data, Mapping):
-        return [], []
-    for key, value in livechat_data.items():
-        prefix = schema.presence_term(str(key))  # "<key>:", which every gram term of the key starts with
-        for text in schema.value_strings(value):
-            grams.add(prefix)
-            grams.update([prefix + gram for gram in schema.value_grams(text)])
-            if len(text) > schema.GRAM_WINDOW:
-                long_keys.add(str(key))
-    return sorted(grams), sorted(long_keys)
+        return custom, [], long_keys
+    for raw_key, value in livechat_data.items():
+        key = raw_key if type(raw_key) is str else str(raw_key)
+        texts = [value] if type(value) is str else schema.value_strings(value)
+        if not texts:
+            continue
+        if _flattenable_key(key):
+            custom[key] = texts
+        prefix = schema.presence_term(key)  # "<key>:", which every gram term of the key starts with
+        grams.add(prefix)
+        for text in texts:
+            grams.update(schema.gram_terms(prefix, text))
+        if any(len(text) > schema.GRAM_WINDOW for text in texts):
+            long_keys.append(key)
+    return custom, sorted(grams), sorted(long_keys)
 
 
 def _flattenable_key(key: str) -> bool:
@@ -115,17 +134,7 @@ def content_hash(contact: Mapping[str, Any]) -> str:
 def to_index_document(visitor: Mapping[str, Any]) -> dict[str, Any]:
     """The Elasticsearch document of a searchable visitor."""
     contact = to_printable(visitor)
-    livechat_data = visitor.get("livechatData")
-    grams, long_keys = custom_field_terms(livechat_data)
-    custom = (
-        {
-            str(key): strings
-            for key, value in livechat_data.items()
-            if _flattenable_key(str(key)) and (strings := list(schema.value_strings(value)))
-        }
-        if isinstance(livechat_data, Mapping)
-        else {}
-    )
+    custom, grams, long_keys = custom_field_terms(visitor.get("livechatData"))
     document: dict[str, Any] = {
         schema.FIELD_ID: document_id(visitor.get("_id")),
         schema.FIELD_EMAILS: _addresses(visitor.get("visitorEmails"), "address"),

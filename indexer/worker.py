@@ -16,11 +16,11 @@ from elasticsearch import ApiError, AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from indexer import changes, checkpoint, reconcile, schema, sink, source, transform
+from indexer import changes, checkpoint, reconcile, sink, source, transform
 from indexer.changes import SeenWindow
 from indexer.checkpoint import CheckpointStore, LeaseLost
 from indexer.metrics import Metrics
-from indexer.pipeline import ChangeFeed, pump, read_ahead
+from indexer.pipeline import ChangeFeed, OnAck, SaveBehind, pump, read_ahead
 from indexer.progress import Progress
 from indexer.settings import Settings
 from indexer.writer import IndexMissing, Stopped, Writer
@@ -195,7 +195,7 @@ class Worker:
         else:
             log.info("backfill of %s resumed after visitor %s", self.alias, resume_after)
         self.metrics.phase = "backfill"
-        total = await self.database[schema.VISITORS_COLLECTION].estimated_document_count()
+        total = await source.estimated_visitors(self.database)
         progress = self.progress("backfill", total)
 
         async def feed() -> ChangeFeed:
@@ -205,7 +205,6 @@ class Worker:
                     yield changes.upsert(visitor, {"backfill.after": visitor["_id"]})
 
         async def acknowledged(position: dict[str, Any], count: int) -> None:
-            await self._save(position)
             progress.advance(count)
             self.metrics.backlog = max(0, progress.total - progress.done)
 
@@ -218,15 +217,29 @@ class Worker:
         log.info("backfill of %s done: %d visitors", self.alias, progress.done)
         return True
 
-    async def _pump(self, feed: ChangeFeed, on_ack: Callable[[dict[str, Any], int], Any]) -> int:
-        return await pump(
-            feed,
-            self.writer.write,
-            on_ack,
-            batch_size=self.settings.batch_size,
-            depth=self.settings.queue_depth,
-            stop=self.stop,
-        )
+    async def _pump(self, feed: ChangeFeed, on_ack: OnAck, behind: SaveBehind | None = None) -> int:
+        """Write `feed`; each acknowledged position goes to the checkpoint (at most every CHECKPOINT_INTERVAL, and
+        once more when the pass ends), then to `on_ack`."""
+        saver = behind or SaveBehind(self._save, self.settings.checkpoint_interval)
+
+        async def acknowledged(position: dict[str, Any], count: int) -> None:
+            await saver.offer(position)
+            await on_ack(position, count)
+
+        try:
+            return await pump(
+                feed,
+                self.writer.write,
+                acknowledged,
+                batch_size=self.settings.batch_size,
+                depth=self.settings.queue_depth,
+                stop=self.stop,
+            )
+        finally:
+            # Whatever was acknowledged is worth keeping, also when the pass ended by an error or a stop. A
+            # deposed leader's save is refused by the fencing token; an unreachable MongoDB keeps the older one.
+            with contextlib.suppress(PyMongoError, LeaseLost):
+                await saver.flush()
 
     # Polling.
 
@@ -265,7 +278,6 @@ class Worker:
                         yield changes.from_trash(entry, {"poll.trash_at": min(change.version, started)})
 
             async def acknowledged(position: dict[str, Any], count: int) -> None:
-                await self._save(position)
                 for key, value in position.items():
                     name = key.removeprefix("poll.")
                     cursor[name] = max(cursor[name], int(value))
@@ -352,17 +364,18 @@ class Worker:
                 raise RebackfillNeeded(str(error)) from error
 
         async def acknowledged(position: dict[str, Any], count: int) -> None:
-            await self._save(position)
             self.metrics.backlog = max(0, self.metrics.backlog - count)
 
-        await self._pump(self._saving_when_idle(feed()), acknowledged)
+        behind = SaveBehind(self._save, self.settings.checkpoint_interval)
+        await self._pump(self._saving_when_idle(feed(), behind), acknowledged, behind)
 
-    async def _saving_when_idle(self, feed: ChangeFeed) -> ChangeFeed:
-        """Pass the stream through; while it is idle, touch the checkpoint now and then (`synced_at` for a
-        reindex waiting on the worker, and the reindex request itself)."""
+    async def _saving_when_idle(self, feed: ChangeFeed, behind: SaveBehind) -> ChangeFeed:
+        """Pass the stream through; while it is idle, save the checkpoint now and then: the position held back,
+        `synced_at` for a reindex waiting on the worker, and a look at the reindex request itself."""
         last = 0.0
         async for record in feed:
             if record is None and time.monotonic() - last >= 1.0:
                 last = time.monotonic()
-                await self._save({"synced_at": checkpoint.utcnow()})
+                await behind.offer({"synced_at": checkpoint.utcnow()})
+                await behind.flush()
             yield record

@@ -241,3 +241,38 @@ async def test_stop_while_the_reader_waits_on_a_slow_query_ends_the_pass_at_once
     await asyncio.sleep(0.01)
     stop.set()
     assert await asyncio.wait_for(task, 1) == 0
+
+
+async def test_save_behind_holds_positions_back_for_the_interval_and_flush_saves_the_latest() -> None:
+    saved: list[dict[str, Any]] = []
+
+    async def save(position: dict[str, Any]) -> None:
+        saved.append(position)
+
+    behind = pipeline.SaveBehind(save, interval=3600)
+    await behind.offer({"backfill.after": "a"})  # the first one is saved at once
+    await behind.offer({"backfill.after": "b"})
+    await behind.offer({"backfill.after": "c", "synced_at": 1})
+    assert saved == [{"backfill.after": "a"}]
+    await behind.flush()
+    await behind.flush()  # nothing new: no second save
+    assert saved == [{"backfill.after": "a"}, {"backfill.after": "c", "synced_at": 1}]
+
+    every: list[dict[str, Any]] = []
+
+    async def save_every(position: dict[str, Any]) -> None:
+        every.append(position)
+
+    unthrottled = pipeline.SaveBehind(save_every, interval=0)
+    for after in ("a", "b"):
+        await unthrottled.offer({"backfill.after": after})
+    assert every == [{"backfill.after": "a"}, {"backfill.after": "b"}]
+
+
+async def test_a_failed_save_surfaces_to_the_pass() -> None:
+    async def failing(position: dict[str, Any]) -> None:
+        raise ConnectionError("mongo down")
+
+    behind = pipeline.SaveBehind(failing, interval=0)
+    with pytest.raises(ConnectionError):
+        await behind.offer({"backfill.after": "a"})

@@ -16,6 +16,9 @@ from indexer import schema, transform
     [
         (dt.datetime(2024, 5, 2, 10, 31, 7, 512999), "2024-05-02T10:31:07.512Z"),
         (dt.datetime(2024, 5, 2, 10, 31, 7), "2024-05-02T10:31:07.000Z"),
+        (dt.datetime(999, 1, 2, 3, 4, 5, 6000), "0999-01-02T03:04:05.006Z"),  # JavaScript pads the year too
+        ((1, ObjectId("5d9e00000000000000000001")), [1, "5d9e00000000000000000001"]),
+        ({1: "non-string key"}, {"1": "non-string key"}),
         (dt.datetime(2024, 5, 2, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))), "2024-05-02T10:00:00.000Z"),
         (ObjectId("5d9e00000000000000000001"), "5d9e00000000000000000001"),
         (Decimal128("1.50"), "1.50"),
