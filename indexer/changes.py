@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import heapq
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from bson import Timestamp
 
-from indexer import schema, transform
+from indexer import transform
 
 # Rocket.Chat's change-stream operation types that describe a visitor write.
 _WRITE_EVENTS: Final = frozenset({"insert", "update", "replace"})
 # Events after which the stream cannot go on: the collection or database went away or was renamed.
 _FATAL_EVENTS: Final = frozenset({"invalidate", "drop", "dropDatabase", "rename"})
+
+T = TypeVar("T")
 
 
 class Op(enum.Enum):
@@ -62,10 +65,6 @@ def from_trash(entry: Mapping[str, Any], position: Mapping[str, Any] | None = No
     moment = entry.get("_deletedAt") or entry.get("_updatedAt")
     version = transform.epoch_millis(moment) if isinstance(moment, dt.datetime) else transform.version_of(entry)
     return Change(Op.DELETE, entry.get("_id"), version, None, position or {})
-
-
-def is_visitor_trash(entry: Mapping[str, Any]) -> bool:
-    return entry.get("__collection__") == schema.TRASH_VISITOR_MARK
 
 
 def event_millis(event: Mapping[str, Any]) -> int:
@@ -210,18 +209,22 @@ def backoff_seconds(attempt: int, initial: float = 0.5, ceiling: float = 30.0) -
     return float(min(ceiling, initial * 2 ** max(0, attempt)))
 
 
-async def merge_sorted(first: AsyncIterator[str], second: AsyncIterator[str]) -> AsyncIterator[str]:
-    """Two ascending streams of ids as one ascending stream (equal ids are both kept)."""
-    left = await anext(first, None)
-    right = await anext(second, None)
-    while left is not None or right is not None:
-        if right is None or (left is not None and left <= right):
-            assert left is not None
-            yield left
-            left = await anext(first, None)
-        else:
-            yield right
-            right = await anext(second, None)
+async def merge_sorted(sources: Sequence[AsyncIterator[T]], key: Callable[[T], str]) -> AsyncGenerator[T, None]:
+    """Streams that each ascend by `key` as one ascending stream; equal keys are all kept, earlier sources first.
+
+    One item of each source is held at a time (the reconciliation's id passes, `verify`'s MongoDB passes).
+    """
+    heads: list[tuple[str, int, T]] = []
+    for number, source in enumerate(sources):
+        first = await anext(source, None)
+        if first is not None:
+            heapq.heappush(heads, (key(first), number, first))
+    while heads:
+        _, number, item = heapq.heappop(heads)
+        yield item
+        following = await anext(sources[number], None)
+        if following is not None:
+            heapq.heappush(heads, (key(following), number, following))
 
 
 async def extra_ids(

@@ -119,7 +119,7 @@ def visitor_ids(database: AsyncDatabase[dict[str, Any]]) -> AsyncIterator[str]:
     Rocket.Chat's ids are strings; ObjectIds (imports) print as hex and are merged in. Other id types are not
     produced by Rocket.Chat and are left out (their index entries are then never removed by reconciliation).
     """
-    return changes.merge_sorted(_ids_of_type(database, "string"), _ids_of_type(database, "objectId"))
+    return changes.merge_sorted([_ids_of_type(database, "string"), _ids_of_type(database, "objectId")], key=str)
 
 
 def id_candidates(document_id: str) -> list[Any]:

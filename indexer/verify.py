@@ -31,8 +31,9 @@ import sys
 import tempfile
 import time
 from bisect import bisect_right
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Generic, Protocol, TextIO, TypeVar
 
@@ -44,7 +45,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from indexer import schema, sink, transform
+from indexer import changes, schema, sink, transform
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -189,21 +190,6 @@ async def windows(
         ends = [buffer.items[-1].id for buffer in (wants, haves) if not buffer.done]
         bound = min(ends) if ends else None
         yield wants.take_through(bound), haves.take_through(bound)
-
-
-async def merge_sorted(sources: Sequence[AsyncIterator[Expected]]) -> AsyncGenerator[Expected, None]:
-    """One stream sorted by id out of several that each are (the passes of the MongoDB side)."""
-    heads: list[tuple[str, int, Expected]] = []
-    for number, source in enumerate(sources):
-        first = await anext(source, None)
-        if first is not None:
-            heapq.heappush(heads, (first.id, number, first))
-    while heads:
-        _, number, entry = heapq.heappop(heads)
-        yield entry
-        following = await anext(sources[number], None)
-        if following is not None:
-            heapq.heappush(heads, (following.id, number, following))
 
 
 # MongoDB side ---------------------------------------------------------------------------------------------------
@@ -412,7 +398,9 @@ async def compare(
         # The external sort reads its whole pass when first asked, so it comes first, before other cursors open.
         passes = [_sorted_here(collection, batch_size, spill_size)]
         passes += [_sorted_by_server(collection, bson_type, batch_size) for bson_type in SORTED_BY_SERVER]
-        expected = await closed_at_exit(merge_sorted([await closed_at_exit(stream) for stream in passes]))
+        expected = await closed_at_exit(
+            changes.merge_sorted([await closed_at_exit(stream) for stream in passes], key=attrgetter("id"))
+        )
         indexed = await closed_at_exit(_nothing() if index is None else _documents(client, index, batch_size))
         async for wants, haves in await closed_at_exit(windows(expected, indexed, batch_size)):
             tally.visitors += len(wants)

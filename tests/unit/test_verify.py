@@ -12,7 +12,7 @@ from bson import ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer import transform
+from indexer import changes, transform
 from indexer.verify import (
     DRIFT_KINDS,
     EXAMPLES,
@@ -27,7 +27,6 @@ from indexer.verify import (
     describe,
     diff,
     expect,
-    merge_sorted,
     repair_action,
     windows,
 )
@@ -173,7 +172,7 @@ async def test_a_stream_out_of_order_stops_the_merge(
 @given(st.lists(st.lists(ids), max_size=4))
 async def test_merge_sorted_interleaves_sorted_passes(passes: list[list[str]]) -> None:
     sources = [stream(Expected(key, "1") for key in sorted(keys)) for keys in passes]
-    merged = [entry.id async for entry in merge_sorted(sources)]
+    merged = [entry.id async for entry in changes.merge_sorted(sources, key=lambda entry: entry.id)]
     assert merged == sorted(key for keys in passes for key in keys)
 
 
