@@ -98,8 +98,10 @@ class Worker:
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
                 if self.stop.is_set():
-                    with contextlib.suppress(PyMongoError):
-                        await self.store.release()
+                    # Releasing lets a waiting replica take over at once; past half the lease's life it is not
+                    # worth waiting for an unreachable MongoDB, as the lease runs out by itself.
+                    with contextlib.suppress(PyMongoError, TimeoutError):
+                        await asyncio.wait_for(self.store.release(), timeout=self.settings.lease_ttl / 2)
         self.metrics.phase = "stopped"
 
     async def _heartbeat(self) -> None:

@@ -317,6 +317,33 @@ async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
     assert b"stopped" in stderr
 
 
+async def test_sigterm_while_mongodb_is_unreachable_still_exits_0_promptly(
+    services: Services, alias: str, unused_tcp_port: int
+) -> None:
+    environment = {
+        **os.environ,
+        # Nothing listens there; a short server selection stands for MongoDB going away under a running worker.
+        "MONGO_URL": f"mongodb://127.0.0.1:{unused_tcp_port}/absent?serverSelectionTimeoutMS=2000",
+        "ES_URL": services.es_url,
+        "ES_INDEX": alias,
+        "METRICS_PORT": "0",
+        "LEASE_TTL": "4",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "indexer", "run", "--no-progress", env=environment, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await asyncio.sleep(3)  # past the first failed server selection: the worker is retrying
+        assert process.returncode is None, "the worker gave up instead of waiting for MongoDB"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
 async def test_metrics_and_healthz_are_served(unused_tcp_port: int) -> None:
     state = Metrics(stall_after=0.5)
     state.indexed, state.leader = 12, True
