@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -281,6 +282,26 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
         await eventually(lambda: in_sync(database, es, alias), within=30)
 
 
+async def sigterm_worker(
+    environment: dict[str, str], before: Callable[[], Awaitable[Any]], within: float
+) -> tuple[int, bytes]:
+    """Start `python -m indexer run`, await `before`, send SIGTERM; the exit code and stderr within `within` s."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "indexer", "run", "--no-progress", env=environment, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await before()
+        assert process.returncode is None, "the worker exited before it was told to stop"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=within)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, stderr
+
+
 async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
@@ -294,18 +315,10 @@ async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
         "METRICS_PORT": "0",
         "LOG_FORMAT": "json",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "indexer", "run", "--no-progress", env=environment, stderr=asyncio.subprocess.PIPE
+    returncode, stderr = await sigterm_worker(
+        environment, lambda: eventually(lambda: _backfill_started(database, alias), within=30, interval=0.02), 30
     )
-    try:
-        await eventually(lambda: _backfill_started(database, alias), within=30, interval=0.02)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert returncode == 0, stderr.decode()[-2000:]
     saved = await checkpoint_of(database, alias)
     assert saved["backfill"]["after"] is not None
     assert saved["lease"]["expires_at"] < dt.datetime.now(dt.UTC).replace(tzinfo=None)  # released
@@ -329,19 +342,9 @@ async def test_sigterm_while_mongodb_is_unreachable_still_exits_0_promptly(
         "METRICS_PORT": "0",
         "LEASE_TTL": "4",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "indexer", "run", "--no-progress", env=environment, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        await asyncio.sleep(3)  # past the first failed server selection: the worker is retrying
-        assert process.returncode is None, "the worker gave up instead of waiting for MongoDB"
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, stderr.decode()[-2000:]
+    # Past the first failed server selection the worker is retrying; SIGTERM then must not wait for MongoDB.
+    returncode, stderr = await sigterm_worker(environment, lambda: asyncio.sleep(3), 15)
+    assert returncode == 0, stderr.decode()[-2000:]
 
 
 async def test_metrics_and_healthz_are_served(unused_tcp_port: int) -> None:
