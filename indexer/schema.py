@@ -94,13 +94,9 @@ def presence_term(key: str) -> str:
     return f"{key}{GRAM_KEY_SEPARATOR}"
 
 
-def value_grams(value: str) -> set[str]:
-    """The padded trigrams of one custom-field value's head (see the comment above)."""
-    return set(gram_terms("", value))
-
-
 def gram_terms(prefix: str, value: str) -> list[str]:
-    """`prefix` followed by each padded trigram of the value's head, in order, repeats included."""
+    """`prefix` followed by each padded trigram of one custom-field value's head (see the comment above), in order,
+    repeats included."""
     head = fold(value)[:GRAM_WINDOW]
     padded = head + GRAM_PAD * (GRAM_SIZE - 1)
     return [prefix + padded[i : i + GRAM_SIZE] for i in range(len(head))]
