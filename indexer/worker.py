@@ -37,6 +37,12 @@ class RebackfillNeeded(Exception):
     """The change history cannot be followed from the checkpoint: rebuild from MongoDB, then reconcile."""
 
 
+def cancelled() -> bool:
+    """Whether the running task was asked to stop, even if a library swallowed the CancelledError."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def now_millis() -> int:
     return int(time.time() * 1000)
 
@@ -110,6 +116,8 @@ class Worker:
             try:
                 renewed = await self.store.renew()
             except PyMongoError as error:
+                if cancelled():  # PyMongo's server selection turns a cancellation into its own timeout error
+                    raise asyncio.CancelledError from error
                 log.warning("cannot renew the lease: %s", type(error).__name__)
                 continue
             if not renewed:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -154,3 +156,23 @@ async def in_sync(database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearc
 async def indexed(es: AsyncElasticsearch, alias: str, document_id: str) -> dict[str, Any] | None:
     found = await es.options(ignore_status=404).get(index=alias, id=document_id, realtime=True)
     return found.body["_source"] if found.body.get("found") else None
+
+
+async def sigterm_worker(
+    environment: dict[str, str], before: Callable[[], Awaitable[Any]], within: float
+) -> tuple[int, bytes]:
+    """Start `python -m indexer run`, await `before`, send SIGTERM; the exit code and stderr within `within` s."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "indexer", "run", "--no-progress", env=environment, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await before()
+        assert process.returncode is None, "the worker exited before it was told to stop"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=within)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, stderr

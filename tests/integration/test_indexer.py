@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import signal
-import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -30,6 +27,7 @@ from tests.integration.indexer_helpers import (
     mongo_side,
     quiet_progress,
     running,
+    sigterm_worker,
     start_worker,
     worker_settings,
 )
@@ -280,26 +278,6 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
         assert not await es.indices.exists_alias(name=checkpoint.next_alias(alias))
         assert "reindex" not in await checkpoint_of(database, alias)
         await eventually(lambda: in_sync(database, es, alias), within=30)
-
-
-async def sigterm_worker(
-    environment: dict[str, str], before: Callable[[], Awaitable[Any]], within: float
-) -> tuple[int, bytes]:
-    """Start `python -m indexer run`, await `before`, send SIGTERM; the exit code and stderr within `within` s."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "indexer", "run", "--no-progress", env=environment, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        await before()
-        assert process.returncode is None, "the worker exited before it was told to stop"
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=within)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, stderr
 
 
 async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(

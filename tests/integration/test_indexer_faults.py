@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from elasticsearch import AsyncElasticsearch
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.backfill import realistic_visitor
@@ -34,6 +35,7 @@ from tests.integration.indexer_helpers import (
     indexed,
     mongo_side,
     running,
+    sigterm_worker,
     worker_settings,
 )
 
@@ -209,6 +211,35 @@ async def test_elasticsearch_down_for_30s_during_sync_loses_nothing_and_the_work
         assert await indexed(outage_es, alias, written[1]) is None
         # The index is the outage instance's: clean it here, the `es` fixture only knows the shared one.
         await outage_es.indices.delete(index=f"{alias}-v1")
+
+
+async def test_sigterm_after_both_backends_went_away_still_exits_0(own_stack: OwnStack, alias: str) -> None:
+    mongo_url = f"mongodb://127.0.0.1:{own_stack.environment['MONGO_PORT']}/gone"
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=False)
+    try:
+        database = client.get_default_database()
+        await seed(database, 50)
+        environment = {
+            **os.environ,
+            "MONGO_URL": mongo_url,
+            "ES_URL": own_stack.es_url,
+            "ES_INDEX": alias,
+            "METRICS_PORT": "0",
+            "LEASE_TTL": "3",
+            "POLL_INTERVAL": "0.5",
+        }
+
+        async def synced_then_backends_gone() -> None:
+            await eventually(lambda: _synced_after_backfill(database, alias), within=120, interval=0.5)
+            await asyncio.to_thread(own_stack.stop)
+            await asyncio.sleep(3)  # the worker is now failing on both sides, its lease heartbeat included
+
+        # PyMongo's server selection turns the cancellation of a pending lease renewal into a timeout error;
+        # the worker must still notice that it was cancelled (it once kept renewing forever instead).
+        returncode, stderr = await sigterm_worker(environment, synced_then_backends_gone, 90)
+    finally:
+        await client.close()
+    assert returncode == 0, stderr.decode()[-2000:]
 
 
 async def test_polling_freshness_from_mongo_write_to_searchable(
