@@ -107,7 +107,7 @@ def custom_field_terms(livechat_data: Any) -> tuple[dict[str, list[str]], list[s
         return custom, [], long_keys
     for raw_key, value in livechat_data.items():
         key = raw_key if type(raw_key) is str else str(raw_key)
-        texts = [value] if type(value) is str else schema.value_strings(value)
+        texts = schema.value_strings(value)
         if not texts:
             continue
         if _flattenable_key(key):
