@@ -14,7 +14,8 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import schema, transform
+from contact_index import schema
+from indexer import specs, transform
 from indexer.checkpoint import CHECKPOINTS_COLLECTION
 from indexer.metrics import Metrics
 from indexer.progress import Progress
@@ -119,7 +120,7 @@ async def checkpoint_of(database: AsyncDatabase[dict[str, Any]], alias: str) -> 
 async def mongo_side(database: AsyncDatabase[dict[str, Any]]) -> dict[str, str]:
     """Index id → content hash of every searchable visitor in MongoDB."""
     expected: dict[str, str] = {}
-    async for visitor in database[schema.VISITORS_COLLECTION].find({}):
+    async for visitor in database[specs.VISITORS.collection].find({}):
         if transform.is_searchable(visitor):
             expected[transform.document_id(visitor["_id"])] = transform.content_hash(transform.to_printable(visitor))
     return expected

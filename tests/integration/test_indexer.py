@@ -13,7 +13,8 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import checkpoint, metrics, reindex, schema, sink, transform
+from contact_index import schema
+from indexer import checkpoint, metrics, reindex, specs, transform
 from indexer.checkpoint import DEAD_LETTERS_COLLECTION
 from indexer.metrics import Metrics
 from tests import factories
@@ -53,7 +54,7 @@ def fresh_visitor(**fields: Any) -> dict[str, Any]:
 async def test_backfill_then_sync_follows_every_kind_of_change(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     old = [factories.visitor(livechatData={"plan": f"gold-{n}"}) for n in range(250)]
     await visitors.insert_many(old)
     settings = worker_settings(services, mongo_url, alias, reconcile_interval=1.0)
@@ -71,8 +72,8 @@ async def test_backfill_then_sync_follows_every_kind_of_change(
         await visitors.delete_one({"_id": old[2]["_id"]})  # a hard delete: found by reconciliation
         trashed = await visitors.find_one_and_delete({"_id": old[3]["_id"]})
         assert trashed is not None
-        await database[schema.TRASH_COLLECTION].insert_one(
-            {**trashed, "__collection__": schema.TRASH_VISITOR_MARK, "_deletedAt": now()}
+        await database[specs.TRASH_COLLECTION].insert_one(
+            {**trashed, "__collection__": specs.VISITORS.trash_mark, "_deletedAt": now()}
         )
 
         async def followed() -> bool:
@@ -96,7 +97,7 @@ async def test_an_older_write_never_replaces_a_newer_one(
 ) -> None:
     stale = factories.visitor(name="old name", _updatedAt=factories.moment(1))
     newer = {**stale, "name": "new name", "_updatedAt": factories.moment(2)}
-    await database[schema.VISITORS_COLLECTION].insert_one(stale)
+    await database[specs.VISITORS.collection].insert_one(stale)
     index = await sink.ensure_index(es, alias)
     await es.index(**_as_request(sink.index_action(index, newer)), refresh=True)
     async with running(worker_settings(services, mongo_url, alias), database, es):
@@ -128,7 +129,7 @@ async def _backfill_done(database: AsyncDatabase[dict[str, Any]], alias: str) ->
 async def test_writes_during_the_backfill_are_not_lost(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     seeded = [factories.visitor() for _ in range(3000)]
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
@@ -153,7 +154,7 @@ async def _backfill_started(database: AsyncDatabase[dict[str, Any]], alias: str)
 async def test_a_stopped_backfill_resumes_from_its_checkpoint(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    await database[schema.VISITORS_COLLECTION].insert_many([past_visitor() for _ in range(2000)])
+    await database[specs.VISITORS.collection].insert_many([past_visitor() for _ in range(2000)])
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
     first = start_worker(settings, database, es)
     await eventually(lambda: _backfill_started(database, alias), interval=0.01)
@@ -173,7 +174,7 @@ async def test_a_stopped_backfill_resumes_from_its_checkpoint(
 async def test_a_visitor_elasticsearch_refuses_is_dead_lettered_and_the_rest_goes_on(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     # A keyword longer than Lucene's 32766-byte term limit: the document cannot be indexed.
     refused = factories.visitor(visitorEmails=[{"address": "x" * 40_000 + "@example.com"}])
     await visitors.insert_many([factories.visitor() for _ in range(20)] + [refused])
@@ -196,7 +197,7 @@ async def _is_indexed(es: AsyncElasticsearch, alias: str, document_id: str) -> b
 async def test_one_writer_at_a_time_and_the_follower_takes_over(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     await visitors.insert_many([factories.visitor() for _ in range(300)])
     settings = worker_settings(services, mongo_url, alias, lease_ttl=2.0)
     first = start_worker(settings, database, es, holder="first")
@@ -233,7 +234,7 @@ async def test_one_writer_at_a_time_and_the_follower_takes_over(
 async def test_reindex_under_writes_keeps_answering_and_ends_clean(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     seeded = [factories.visitor(visitorEmails=[{"address": f"v{n}@example.com"}]) for n in range(2000)]
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, batch_size=200)
@@ -283,7 +284,7 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
 async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    await database[schema.VISITORS_COLLECTION].insert_many([factories.visitor() for _ in range(5000)])
+    await database[specs.VISITORS.collection].insert_many([factories.visitor() for _ in range(5000)])
     environment = {
         **os.environ,
         "MONGO_URL": mongo_url,
@@ -365,7 +366,7 @@ async def test_a_deposed_leader_can_neither_renew_nor_save(database: AsyncDataba
 async def test_a_deleted_index_is_recreated_and_backfilled(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     await visitors.insert_many([past_visitor() for _ in range(100)])
     async with running(worker_settings(services, mongo_url, alias), database, es) as worker:
         await eventually(lambda: in_sync(database, es, alias))

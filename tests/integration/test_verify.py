@@ -11,7 +11,8 @@ from bson import ObjectId
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import pipeline, schema, sink, transform, verify
+from contact_index import schema
+from indexer import pipeline, specs, transform, verify
 from indexer.settings import Settings
 from tests import factories
 from tests.conftest import Services, with_database
@@ -30,7 +31,7 @@ def no_drift() -> dict[str, set[str]]:
 async def seed_and_index(
     database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str, visitors: list[dict[str, Any]]
 ) -> str:
-    await database[schema.VISITORS_COLLECTION].insert_many([dict(visitor) for visitor in visitors])
+    await database[specs.VISITORS.collection].insert_many([dict(visitor) for visitor in visitors])
     await pipeline.backfill_once(database, es, alias, 500)
     index = await sink.current_index(es, alias)
     assert index is not None
@@ -67,7 +68,7 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
     strings = [factories.visitor(visitorEmails=[{"address": f"v{n}@example.com"}]) for n in range(40)]
     object_ids = [factories.visitor(_id=ObjectId()) for _ in range(10)]
     index = await seed_and_index(database, es, alias, strings + object_ids)
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     ids = [transform.document_id(visitor["_id"]) for visitor in strings + object_ids]
 
     # Elasticsearch side: a lost document, one MongoDB never had, one without `id`, one with a stale hash.
@@ -154,8 +155,8 @@ async def test_mixed_id_types_merge_in_printed_order(
         document_id = transform.document_id(lost["_id"])
         await es.delete(index=index, id=document_id, version=transform.version_of(lost), version_type="external_gte")
     await es.indices.refresh(index=index)
-    await database[schema.VISITORS_COLLECTION].delete_many({"_id": {"$in": [300, "aa", object_ids[0]]}})
-    await database[schema.VISITORS_COLLECTION].update_one({"_id": {"k": 1}}, {"$set": {"name": "changed"}})
+    await database[specs.VISITORS.collection].delete_many({"_id": {"$in": [300, "aa", object_ids[0]]}})
+    await database[specs.VISITORS.collection].update_one({"_id": {"k": 1}}, {"$set": {"name": "changed"}})
 
     report = await check(database, es, alias, batch_size=3, spill_size=2)
     assert buckets(report.found) == {
@@ -214,7 +215,7 @@ async def test_command_without_an_index_reports_every_visitor_missing_then_creat
         for n in range(15)
     ]
     visitors.append(factories.visitor(disabled=True))
-    await database[schema.VISITORS_COLLECTION].insert_many(visitors)
+    await database[specs.VISITORS.collection].insert_many(visitors)
     settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
 
     out = io.StringIO()
@@ -260,7 +261,7 @@ async def test_clean_index_exits_zero(
 async def test_command_that_cannot_reach_elasticsearch_exits_two(
     services: Services, database: AsyncDatabase[dict[str, Any]], database_name: str, alias: str
 ) -> None:
-    await database[schema.VISITORS_COLLECTION].insert_one(factories.visitor())
+    await database[specs.VISITORS.collection].insert_one(factories.visitor())
     settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
     out = io.StringIO()
     unreachable = dataclasses.replace(settings, es_url="http://127.0.0.1:1")
