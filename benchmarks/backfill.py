@@ -36,7 +36,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from benchmarks.lookup import free_port, make_visitor
 from indexer import indices, source, specs, transform
 from indexer.changes import upsert
-from indexer.checkpoint import CHECKPOINTS_COLLECTION
+from indexer.lease import CHECKPOINTS_COLLECTION
 from indexer.writer import batch_actions
 
 RESULTS = Path(__file__).parent / "results" / "backfill.json"

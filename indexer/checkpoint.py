@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from indexer.lease import Lease, LeaseLost, utcnow
@@ -123,13 +122,11 @@ class CheckpointStore:
     async def save(self, checkpoint: Checkpoint) -> None:
         """Record `checkpoint` if this process still holds the lease; raises LeaseLost when the lease moved."""
         async with self.lease.updating:
-            saved = await self.lease.collection.find_one_and_update(
+            saved = await self.lease.collection.update_one(
                 self.lease.fence,
                 {"$set": {**checkpoint.to_document(), "saved_at": utcnow()}},
-                projection={"_id": 1},
-                return_document=ReturnDocument.AFTER,
             )
-        if saved is None:
+        if saved.matched_count == 0:
             self.lease.lost()
             raise LeaseLost(f"lease of {self.lease.alias} taken over")
 

@@ -59,7 +59,10 @@ class Worker:
         while not self.stop.is_set():
             self.metrics.phase, self.metrics.leader = "following", False
             try:
-                acquired = await self.lease.try_acquire()
+                # Leading again after an error while the lease is still ours: keep its token. A new token would race
+                # the cancelled heartbeat's renewal, which the server may still apply after it (on FerretDB, an
+                # update rewrites the whole document, the older token included).
+                acquired = await (self.lease.renew() if self.lease.is_held() else self.lease.try_acquire())
             except PyMongoError as error:
                 log.warning("cannot reach MongoDB for the lease: %s", type(error).__name__)
                 acquired = False
@@ -69,9 +72,7 @@ class Worker:
                 continue
             self.metrics.leader, self.metrics.fencing_token = True, self.lease.token
             log.info("holding the writer lease of %s (fencing token %d)", self.spec.alias, self.lease.token)
-            sync = Sync(
-                self.settings, self.spec, self.database, self.es, self.lease, self.metrics, self.stop, self.progress
-            )
+            sync = self.new_sync()
             reconciler = Reconciler(self.database, self.es, sync.writer, self.settings.batch_size)
             heartbeat = asyncio.create_task(self.lease.keep(), name="indexer-lease")
             try:
@@ -94,6 +95,10 @@ class Worker:
                     with contextlib.suppress(PyMongoError, TimeoutError):
                         await asyncio.wait_for(self.lease.release(), timeout=self.settings.lease_ttl / 2)
         self.metrics.phase = "stopped"
+
+    def new_sync(self) -> Sync:
+        """The state one leadership shares between its jobs."""
+        return Sync(self.settings, self.spec, self.database, self.es, self.lease, self.metrics, self.stop, self.progress)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

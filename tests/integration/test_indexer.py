@@ -14,9 +14,13 @@ from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import schema
-from indexer import checkpoint, metrics, reindex, specs, transform
-from indexer.checkpoint import DEAD_LETTERS_COLLECTION
+from indexer import changes, indices, metrics, reindex, specs, transform
+from indexer.checkpoint import Checkpoint, CheckpointStore, ReindexRequests
+from indexer.dead_letters import DEAD_LETTERS_COLLECTION
+from indexer.lease import CHECKPOINTS_COLLECTION, Lease, LeaseLost
 from indexer.metrics import Metrics
+from indexer.sync import next_alias
+from indexer.writer import batch_actions
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import (
@@ -98,8 +102,8 @@ async def test_an_older_write_never_replaces_a_newer_one(
     stale = factories.visitor(name="old name", _updatedAt=factories.moment(1))
     newer = {**stale, "name": "new name", "_updatedAt": factories.moment(2)}
     await database[specs.VISITORS.collection].insert_one(stale)
-    index = await sink.ensure_index(es, alias)
-    await es.index(**_as_request(sink.index_action(index, newer)), refresh=True)
+    index, _ = await indices.ensure_alias(es, specs.VISITORS.with_alias(alias))
+    await es.index(**_as_request(batch_actions([changes.upsert(specs.VISITORS, newer)], [index])[0]), refresh=True)
     async with running(worker_settings(services, mongo_url, alias), database, es):
         await eventually(lambda: _backfill_done(database, alias))
         stored = await indexed(es, alias, stale["_id"])
@@ -107,7 +111,7 @@ async def test_an_older_write_never_replaces_a_newer_one(
         assert stored[schema.FIELD_VISITOR]["name"] == "new name"
         # A delete older than the indexed write loses as well.
         await es.options(ignore_status=409).delete(
-            index=index, id=stale["_id"], version=transform.version_of(stale), version_type="external_gte"
+            index=index, id=stale["_id"], version=specs.VISITORS.version_of(stale), version_type="external_gte"
         )
         assert await indexed(es, alias, stale["_id"]) is not None
 
@@ -241,7 +245,7 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
     async with running(settings, database, es):
         await eventually(lambda: _backfill_done(database, alias), within=60)
         await es.indices.refresh(index=alias)  # the last batch of the backfill is searchable before we start
-        old_index = await sink.current_index(es, alias)
+        old_index = await indices.current_index(es, alias)
         done = asyncio.Event()
         lookups = {"answered": 0, "missed": 0}
 
@@ -266,18 +270,25 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
         writer = asyncio.create_task(write_steadily())
         reader = asyncio.create_task(look_up_steadily())
         try:
-            new_index = await reindex.reindex(settings, database, es, stop=asyncio.Event(), progress=quiet_progress)
+            rebuilt = await reindex.reindex(
+                settings,
+                specs.VISITORS.with_alias(alias),
+                database,
+                es,
+                stop=asyncio.Event(),
+                progress=quiet_progress,
+            )
         finally:
             done.set()
             writes = await writer
             await reader
         assert writes > 10
         assert lookups["missed"] == 0 and lookups["answered"] > 10, lookups
-        assert new_index == schema.index_name(alias, 2)
-        assert await sink.current_index(es, alias) == new_index
+        assert rebuilt == reindex.Rebuilt(schema.index_name(alias, 2), refused=0)
+        assert await indices.current_index(es, alias) == rebuilt.index
         assert not await es.indices.exists(index=str(old_index))
-        assert not await es.indices.exists_alias(name=checkpoint.next_alias(alias))
-        assert "reindex" not in await checkpoint_of(database, alias)
+        assert not await es.indices.exists_alias(name=next_alias(alias))
+        assert await ReindexRequests(database[CHECKPOINTS_COLLECTION], alias).load() is None
         await eventually(lambda: in_sync(database, es, alias), within=30)
 
 
@@ -345,20 +356,20 @@ async def test_metrics_and_healthz_are_served(unused_tcp_port: int) -> None:
 
 
 async def test_a_deposed_leader_can_neither_renew_nor_save(database: AsyncDatabase[dict[str, Any]], alias: str) -> None:
-    first = checkpoint.CheckpointStore(database, alias, "first", lease_ttl=0.5)
-    second = checkpoint.CheckpointStore(database, alias, "second", lease_ttl=0.5)
+    first, second = Lease(database, alias, "first", ttl=0.5), Lease(database, alias, "second", ttl=0.5)
+    first_store, second_store = CheckpointStore(first), CheckpointStore(second)
     assert await first.try_acquire()
     assert not await second.try_acquire()  # held and not expired
-    await first.save({"poll.updated_at": 1})
+    await first_store.save(Checkpoint(poll_updated_at=1))
     await asyncio.sleep(0.6)
-    assert not first.is_leader()  # it stops writing on its own once it could not renew in time
+    assert not first.is_held()  # it stops writing on its own once it could not renew in time
     assert await second.try_acquire()
     assert second.token == first.token + 1  # the fencing token grows with each acquisition
     assert not await first.renew()
-    with pytest.raises(checkpoint.LeaseLost):
-        await first.save({"poll.updated_at": 99})
-    saved = await second.save({"poll.updated_at": 2})
-    assert saved["poll"]["updated_at"] == 2
+    with pytest.raises(LeaseLost):
+        await first_store.save(Checkpoint(poll_updated_at=99))
+    await second_store.save(Checkpoint(poll_updated_at=2))
+    assert (await first_store.load()).poll_updated_at == 2
     await second.release()
     assert await first.try_acquire()  # a released lease is free at once
 

@@ -114,7 +114,7 @@ async def test_kill_9_five_times_during_a_large_backfill_then_a_normal_run_leave
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 60) == 0
-    report = await verify.verify(database, es, alias, batch_size=1000)
+    report = await verify.verify(database, es, specs.VISITORS.with_alias(alias), batch_size=1000)
     assert report.found.drift == 0, verify.describe(report)
     expected, stored = await mongo_side(database), await index_side(es, alias)
     assert len(expected) > LARGE * 0.9

@@ -33,7 +33,7 @@ async def test_the_worker_follows_the_change_stream(
     visitors = database[specs.VISITORS.collection]
     seeded = [factories.visitor(_updatedAt=factories.moment(3)) for _ in range(200)]
     await visitors.insert_many(seeded)
-    assert await source.change_streams_available(database)
+    assert await source.change_streams_available(database, specs.VISITORS)
     async with running(worker_settings(replica_set, mongo_url, alias), database, es) as worker:
         await eventually(lambda: in_sync(database, es, alias), within=60)
         assert "resume_token" in (await checkpoint_of(database, alias))["stream"]

@@ -75,7 +75,8 @@ async def test_revoked_token_and_removed_role_stop_working_within_seconds(
     assert (await search(api, "email=a@b.c"))[0] == 200
     assert (await search(api, "email=a@b.c", other))[0] == 200
 
-    await database[rocketchat.USERS_COLLECTION].update_one({"_id": "agent"}, {"$set": {"services.resume.loginTokens": []}})
+    users = database[rocketchat.USERS_COLLECTION]
+    await users.update_one({"_id": "agent"}, {"$set": {"services.resume.loginTokens": []}})
     await database[rocketchat.USERS_COLLECTION].update_one({"_id": "other"}, {"$set": {"roles": ["user"]}})
 
     async def status_of(headers: dict[str, str]) -> int:
