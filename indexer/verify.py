@@ -186,6 +186,10 @@ async def verify(
     index = await indices.current_index(client, spec.alias)
     if index is None and repair:
         index, _ = await indices.ensure_alias(client, spec)
+    if index is not None:
+        # The scan reads a point in time, which sees only refreshed writes; an index nobody searched lately is
+        # not refreshed on its own (search-idle shards), so everything acknowledged before now is made visible.
+        await client.indices.refresh(index=index)
     letters = await DeadLetters(database, spec.alias).by_id()
     metrics = Metrics()
     repairs = Repairs(Writer(client, database, spec, metrics, asyncio.Event()), batch_size) if repair else None

@@ -98,7 +98,9 @@ class Worker:
 
     def new_sync(self) -> Sync:
         """The state one leadership shares between its jobs."""
-        return Sync(self.settings, self.spec, self.database, self.es, self.lease, self.metrics, self.stop, self.progress)
+        return Sync(
+            self.settings, self.spec, self.database, self.es, self.lease, self.metrics, self.stop, self.progress
+        )
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
