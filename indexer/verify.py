@@ -190,37 +190,24 @@ async def verify(
         # The scan reads a point in time, which sees only refreshed writes; an index nobody searched lately is
         # not refreshed on its own (search-idle shards), so everything acknowledged before now is made visible.
         await client.indices.refresh(index=index)
-    letters = await DeadLetters(database, spec.alias).by_id()
     metrics = Metrics()
     repairs = Repairs(Writer(client, database, spec, metrics, asyncio.Event()), batch_size) if repair else None
-    found = await compare(
-        database,
-        client,
-        spec,
-        index,
-        batch_size=batch_size,
-        dead_letters=letters,
-        repairs=repairs,
-        spill_size=spill_size,
-        examples=examples,
-    )
+
+    async def check(repairs: Repairs | None) -> Tally:
+        letters = await DeadLetters(database, spec.alias).by_id()  # few: each is a document to fix by hand
+        return await compare(
+            database, client, spec, index, batch_size=batch_size, dead_letters=letters, repairs=repairs,
+            spill_size=spill_size, examples=examples,
+        )  # fmt: skip
+
+    found = await check(repairs)
     report = Report(spec.alias, index, found, 0.0)
     if repairs is not None and index is not None:
         await repairs.flush()
         report.repaired = Repaired(metrics.indexed + metrics.deleted, metrics.failed)
         if found.drift:
             await client.indices.refresh(index=index)
-            letters = await DeadLetters(database, spec.alias).by_id()
-            report.recheck = await compare(
-                database,
-                client,
-                spec,
-                index,
-                batch_size=batch_size,
-                dead_letters=letters,
-                spill_size=spill_size,
-                examples=examples,
-            )
+            report.recheck = await check(None)
     report.seconds = time.monotonic() - started
     return report
 

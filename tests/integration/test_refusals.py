@@ -39,6 +39,14 @@ def refusable(**fields: Any) -> dict[str, Any]:
     return factories.visitor(visitorEmails=[{"address": IMMENSE_EMAIL}], **fields)
 
 
+async def seed_with_one_refusable(database: AsyncDatabase[dict[str, Any]], others: int) -> dict[str, Any]:
+    """`others` visitors and one the index refuses, all last written long ago; returns the refusable one."""
+    refused = refusable(_updatedAt=factories.moment(3))
+    rest = [factories.visitor(_updatedAt=factories.moment(3)) for _ in range(others)]
+    await database[specs.VISITORS.collection].insert_many([*rest, refused])
+    return refused
+
+
 async def dead_letters(database: AsyncDatabase[dict[str, Any]]) -> list[dict[str, Any]]:
     return [letter async for letter in database[DEAD_LETTERS_COLLECTION].find({})]
 
@@ -135,8 +143,7 @@ async def test_the_worker_retries_a_dead_lettered_visitor_once_it_changed(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
     visitors = database[specs.VISITORS.collection]
-    refused = refusable(_updatedAt=factories.moment(3))
-    await visitors.insert_many([factories.visitor(_updatedAt=factories.moment(3)) for _ in range(5)] + [refused])
+    refused = await seed_with_one_refusable(database, 5)
     async with running(worker_settings(services, mongo_url, alias), database, es) as worker:
         await eventually(lambda: _dead_lettered(database, refused["_id"]))
         assert worker.metrics.failed == 1
@@ -153,9 +160,7 @@ async def test_the_worker_retries_a_dead_lettered_visitor_once_it_changed(
 async def test_reindex_dead_letters_what_the_new_index_refuses_and_says_so(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
-    refused = refusable(_updatedAt=factories.moment(3))
-    await visitors.insert_many([factories.visitor(_updatedAt=factories.moment(3)) for _ in range(30)] + [refused])
+    refused = await seed_with_one_refusable(database, 30)
     settings = worker_settings(services, mongo_url, alias)
     async with running(settings, database, es):
         await eventually(lambda: _dead_lettered(database, refused["_id"]))
