@@ -1,0 +1,164 @@
+package contactsearch.streamserver;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import de.bwaldvogel.mongo.backend.AbstractCursor;
+import de.bwaldvogel.mongo.backend.aggregation.Aggregation;
+import de.bwaldvogel.mongo.bson.BsonTimestamp;
+import de.bwaldvogel.mongo.bson.Document;
+
+/**
+ * One collection's change stream: turns the oplog entries after its position into MongoDB-shaped change events.
+ *
+ * <p>The position is the newest oplog timestamp the stream has looked at, whether or not that entry became an event:
+ * it is what {@code postBatchResumeToken} reports, so an idle stream's token still moves forward as MongoDB's does.
+ */
+final class ChangeStreamCursor extends AbstractCursor {
+
+    /** Events per batch when the client sets no batch size (keeps replies well under the 48 MB message limit). */
+    private static final int DEFAULT_BATCH = 1000;
+
+    private final ChangeStreamOplog oplog;
+    private final String namespace;
+    private final String database;
+    private final String collection;
+    private final boolean lookUpUpdates;
+    private final Aggregation pipeline;
+
+    private long position;
+    private boolean invalidatePending;
+    private boolean invalidated;
+
+    ChangeStreamCursor(long id, ChangeStreamOplog oplog, String namespace, boolean lookUpUpdates,
+                       Aggregation pipeline, long position, boolean invalidatePending) {
+        super(id);
+        this.oplog = oplog;
+        this.namespace = namespace;
+        String[] parts = ChangeStreamOplog.splitNamespace(namespace);
+        this.database = parts[0];
+        this.collection = parts[1];
+        this.lookUpUpdates = lookUpUpdates;
+        this.pipeline = pipeline;
+        this.position = position;
+        this.invalidatePending = invalidatePending;
+    }
+
+    /** True once the stream has delivered its invalidate event: the server then closes the cursor. */
+    @Override
+    public synchronized boolean isEmpty() {
+        return invalidated;
+    }
+
+    String namespace() {
+        return namespace;
+    }
+
+    synchronized long position() {
+        return position;
+    }
+
+    synchronized Document postBatchResumeToken() {
+        return new ResumeToken(position, invalidated).toDocument();
+    }
+
+    @Override
+    public synchronized List<Document> takeDocuments(int batchSize) {
+        int limit = batchSize > 0 ? batchSize : DEFAULT_BATCH;
+        List<Document> batch = new ArrayList<>();
+        if (invalidated) {
+            return batch;
+        }
+        if (Long.compareUnsigned(position, oplog.floor()) < 0) {
+            // The oplog was trimmed past this cursor while it was open, as happens to a slow MongoDB consumer.
+            throw ResumeToken.historyLost("the cursor fell off the oplog");
+        }
+        if (invalidatePending) {
+            batch.add(invalidateEvent(oplog.entryAt(position)));
+            invalidatePending = false;
+            invalidated = true;
+            return batch;
+        }
+        long upTo = oplog.latest();
+        for (Document entry : oplog.entriesBetween(position, upTo)) {
+            if (batch.size() >= limit) {
+                return batch;
+            }
+            long timestamp = ((BsonTimestamp) entry.get("ts")).getValue();
+            Document event = toEvent(entry);
+            if (event != null) {
+                batch.addAll(pipeline.runStages(java.util.stream.Stream.of(event)));
+            }
+            position = timestamp;
+            if (ChangeStreamOplog.isDropOf(entry, namespace)) {
+                batch.add(invalidateEvent(entry));
+                invalidated = true;
+                return batch;
+            }
+        }
+        if (Long.compareUnsigned(upTo, position) > 0) {
+            position = upTo;
+        }
+        return batch;
+    }
+
+    /** The event MongoDB would emit for this entry on this collection's stream, or null if it emits none. */
+    private Document toEvent(Document entry) {
+        String operation = (String) entry.get("op");
+        if (ChangeStreamOplog.COMMAND.equals(operation)) {
+            return ChangeStreamOplog.isDropOf(entry, namespace) ? header(entry, "drop").append("ns", ns()) : null;
+        }
+        if (!namespace.equals(entry.get("ns"))) {
+            return null;
+        }
+        Document object = (Document) entry.get("o");
+        return switch (operation) {
+            case ChangeStreamOplog.INSERT -> header(entry, "insert")
+                .append("fullDocument", object.cloneDeeply())
+                .append("ns", ns())
+                .append("documentKey", new Document("_id", object.get("_id")));
+            case ChangeStreamOplog.REPLACE -> header(entry, "replace")
+                .append("fullDocument", object.cloneDeeply())
+                .append("ns", ns())
+                .append("documentKey", documentKey(entry));
+            case ChangeStreamOplog.UPDATE -> {
+                Document event = header(entry, "update");
+                if (lookUpUpdates) {
+                    // Null when the document has been deleted since, as MongoDB reports it.
+                    event.append("fullDocument", oplog.lookUp(namespace, documentKey(entry).get("_id")));
+                }
+                yield event.append("ns", ns())
+                    .append("documentKey", documentKey(entry))
+                    .append("updateDescription", object.cloneDeeply());
+            }
+            case ChangeStreamOplog.DELETE -> header(entry, "delete")
+                .append("ns", ns())
+                .append("documentKey", documentKey(entry));
+            default -> null;
+        };
+    }
+
+    private static Document header(Document entry, String operationType) {
+        long timestamp = ((BsonTimestamp) entry.get("ts")).getValue();
+        return new Document("_id", new ResumeToken(timestamp, false).toDocument())
+            .append("operationType", operationType)
+            .append("clusterTime", entry.get("ts"))
+            .append("wallTime", entry.get("wall"));
+    }
+
+    private Document invalidateEvent(Document dropEntry) {
+        long timestamp = ((BsonTimestamp) dropEntry.get("ts")).getValue();
+        return new Document("_id", new ResumeToken(timestamp, true).toDocument())
+            .append("operationType", "invalidate")
+            .append("clusterTime", dropEntry.get("ts"))
+            .append("wallTime", dropEntry.get("wall"));
+    }
+
+    private static Document documentKey(Document entry) {
+        return ((Document) entry.get("o2")).cloneDeeply();
+    }
+
+    private Document ns() {
+        return new Document("db", database).append("coll", collection);
+    }
+}
