@@ -323,3 +323,33 @@ async def test_a_waiting_get_more_returns_as_soon_as_a_write_arrives(visitors: A
 
     assert event is not None and event["documentKey"] == {"_id": "late"}
     assert elapsed < 10, elapsed  # far below the 20 s the server may wait
+
+
+async def test_a_database_stream_sees_its_collections_and_ends_when_the_database_is_dropped(
+    client: AsyncMongoClient[Event], database_name: str
+) -> None:
+    database = client[database_name]
+    elsewhere = client[f"{database_name}_other"]
+    await database["rocketchat_room"].insert_one({"_id": "before"})
+    stream = await database.watch(max_await_time_ms=200)
+    try:
+        await database["rocketchat_livechat_visitor"].insert_one({"_id": "v"})
+        await elsewhere["rocketchat_livechat_visitor"].insert_one({"_id": "not in this database"})
+        await database["rocketchat_room"].insert_one({"_id": "r"})
+        await client.drop_database(elsewhere.name)
+        await client.drop_database(database_name)
+        events = await next_events(stream, 6)
+        assert not stream.alive
+    finally:
+        await stream.close()
+
+    shapes = [(e["operationType"], e.get("ns"), e.get("documentKey")) for e in events]
+    assert shapes[:2] == [
+        ("insert", {"db": database_name, "coll": "rocketchat_livechat_visitor"}, {"_id": "v"}),
+        ("insert", {"db": database_name, "coll": "rocketchat_room"}, {"_id": "r"}),
+    ]
+    assert sorted(e["ns"]["coll"] for e in events[2:4] if e["operationType"] == "drop") == [
+        "rocketchat_livechat_visitor",
+        "rocketchat_room",
+    ]
+    assert shapes[4:] == [("dropDatabase", {"db": database_name}, None), ("invalidate", None, None)]

@@ -9,7 +9,7 @@ import de.bwaldvogel.mongo.bson.BsonTimestamp;
 import de.bwaldvogel.mongo.bson.Document;
 
 /**
- * One collection's change stream: turns the oplog entries after its position into MongoDB-shaped change events.
+ * One change stream: turns the oplog entries after its position that its scope covers into MongoDB-shaped events.
  *
  * <p>The position is the newest oplog timestamp the stream has looked at, whether or not that entry became an event:
  * it is what {@code postBatchResumeToken} reports, so an idle stream's token still moves forward as MongoDB's does.
@@ -20,9 +20,7 @@ final class ChangeStreamCursor extends AbstractCursor {
     private static final int DEFAULT_BATCH = 1000;
 
     private final ChangeStreamOplog oplog;
-    private final String namespace;
-    private final String database;
-    private final String collection;
+    private final StreamScope scope;
     private final boolean lookUpUpdates;
     private final Aggregation pipeline;
 
@@ -30,14 +28,11 @@ final class ChangeStreamCursor extends AbstractCursor {
     private boolean invalidatePending;
     private boolean invalidated;
 
-    ChangeStreamCursor(long id, ChangeStreamOplog oplog, String namespace, boolean lookUpUpdates,
+    ChangeStreamCursor(long id, ChangeStreamOplog oplog, StreamScope scope, boolean lookUpUpdates,
                        Aggregation pipeline, long position, boolean invalidatePending) {
         super(id);
         this.oplog = oplog;
-        this.namespace = namespace;
-        String[] parts = ChangeStreamOplog.splitNamespace(namespace);
-        this.database = parts[0];
-        this.collection = parts[1];
+        this.scope = scope;
         this.lookUpUpdates = lookUpUpdates;
         this.pipeline = pipeline;
         this.position = position;
@@ -48,10 +43,6 @@ final class ChangeStreamCursor extends AbstractCursor {
     @Override
     public synchronized boolean isEmpty() {
         return invalidated;
-    }
-
-    String namespace() {
-        return namespace;
     }
 
     synchronized long position() {
@@ -90,7 +81,7 @@ final class ChangeStreamCursor extends AbstractCursor {
                 batch.addAll(pipeline.runStages(java.util.stream.Stream.of(event)));
             }
             position = timestamp;
-            if (ChangeStreamOplog.isDropOf(entry, namespace)) {
+            if (ChangeStreamOplog.COMMAND.equals(entry.get("op")) && scope.endsWith(entry)) {
                 batch.add(invalidateEvent(entry));
                 invalidated = true;
                 return batch;
@@ -105,21 +96,28 @@ final class ChangeStreamCursor extends AbstractCursor {
     /** The event MongoDB would emit for this entry on this collection's stream, or null if it emits none. */
     private Document toEvent(Document entry) {
         String operation = (String) entry.get("op");
+        Document object = (Document) entry.get("o");
         if (ChangeStreamOplog.COMMAND.equals(operation)) {
-            return ChangeStreamOplog.isDropOf(entry, namespace) ? header(entry, "drop").append("ns", ns()) : null;
+            if (!scope.shows(entry)) {
+                return null;
+            }
+            String database = ChangeStreamOplog.splitNamespace((String) entry.get("ns"))[0];
+            return object.containsKey("drop")
+                ? header(entry, "drop").append("ns", new Document("db", database).append("coll", object.get("drop")))
+                : header(entry, "dropDatabase").append("ns", new Document("db", database));
         }
-        if (!namespace.equals(entry.get("ns"))) {
+        String namespace = (String) entry.get("ns");
+        if (!scope.covers(namespace)) {
             return null;
         }
-        Document object = (Document) entry.get("o");
         return switch (operation) {
             case ChangeStreamOplog.INSERT -> header(entry, "insert")
                 .append("fullDocument", object.cloneDeeply())
-                .append("ns", ns())
+                .append("ns", ns(namespace))
                 .append("documentKey", new Document("_id", object.get("_id")));
             case ChangeStreamOplog.REPLACE -> header(entry, "replace")
                 .append("fullDocument", object.cloneDeeply())
-                .append("ns", ns())
+                .append("ns", ns(namespace))
                 .append("documentKey", documentKey(entry));
             case ChangeStreamOplog.UPDATE -> {
                 Document event = header(entry, "update");
@@ -127,12 +125,12 @@ final class ChangeStreamCursor extends AbstractCursor {
                     // Null when the document has been deleted since, as MongoDB reports it.
                     event.append("fullDocument", oplog.lookUp(namespace, documentKey(entry).get("_id")));
                 }
-                yield event.append("ns", ns())
+                yield event.append("ns", ns(namespace))
                     .append("documentKey", documentKey(entry))
                     .append("updateDescription", object.cloneDeeply());
             }
             case ChangeStreamOplog.DELETE -> header(entry, "delete")
-                .append("ns", ns())
+                .append("ns", ns(namespace))
                 .append("documentKey", documentKey(entry));
             default -> null;
         };
@@ -158,7 +156,8 @@ final class ChangeStreamCursor extends AbstractCursor {
         return ((Document) entry.get("o2")).cloneDeeply();
     }
 
-    private Document ns() {
-        return new Document("db", database).append("coll", collection);
+    private static Document ns(String namespace) {
+        String[] parts = ChangeStreamOplog.splitNamespace(namespace);
+        return new Document("db", parts[0]).append("coll", parts[1]);
     }
 }

@@ -160,6 +160,12 @@ final class ChangeStreamOplog implements Oplog {
         }
     }
 
+    void handleDropDatabase(String database) {
+        if (recorded(database + ".$cmd")) {
+            append(COMMAND, database + ".$cmd", new Document("dropDatabase", 1), null);
+        }
+    }
+
     @Override
     public void handleDropCollection(String namespace) {
         if (!recorded(namespace)) {
@@ -169,9 +175,12 @@ final class ChangeStreamOplog implements Oplog {
         append(COMMAND, parts[0] + ".$cmd", new Document("drop", parts[1]), null);
     }
 
-    /** MongoDB does not replicate the local database; neither do we (our own oplog lives there). */
+    /**
+     * MongoDB does not replicate the local database (our own oplog lives there), and change streams show no system
+     * collections (mongo-java-server keeps its index catalogue in system.indexes and system.namespaces).
+     */
     private static boolean recorded(String namespace) {
-        return !namespace.startsWith("local.");
+        return !namespace.startsWith("local.") && !splitNamespace(namespace)[1].startsWith("system.");
     }
 
     private void append(String operation, String namespace, Document object, Object id) {
@@ -248,6 +257,10 @@ final class ChangeStreamOplog implements Oplog {
 
     @Override
     public Cursor createCursor(Document changeStream, String namespace, Aggregation aggregation) {
+        return createCursor(changeStream, StreamScope.ofNamespace(namespace), aggregation);
+    }
+
+    ChangeStreamCursor createCursor(Document changeStream, StreamScope scope, Aggregation aggregation) {
         Object fullDocument = changeStream.getOrDefault("fullDocument", "default");
         if (!"default".equals(fullDocument) && !"updateLookup".equals(fullDocument)) {
             throw new MongoServerError(9, "FailedToParse",
@@ -264,13 +277,14 @@ final class ChangeStreamOplog implements Oplog {
                     "cannot resume a stream after an invalidate event; use startAfter instead");
             }
             position = resumablePosition(token);
-            invalidateFirst = isDropOf(entryAt(position), namespace);
+            Document resumedAt = entryAt(position);
+            invalidateFirst = resumedAt != null && COMMAND.equals(resumedAt.get("op")) && scope.endsWith(resumedAt);
         } else if (changeStream.get("startAtOperationTime") instanceof BsonTimestamp start) {
             position = resumablePosition(new ResumeToken(start.getValue() - 1, false));
         } else {
             position = latest;
         }
-        ChangeStreamCursor cursor = new ChangeStreamCursor(cursors.generateCursorId(), this, namespace,
+        ChangeStreamCursor cursor = new ChangeStreamCursor(cursors.generateCursorId(), this, scope,
             "updateLookup".equals(fullDocument), aggregation, position, invalidateFirst);
         cursors.add(cursor);
         openedByThisThread.set(cursor);
@@ -282,14 +296,6 @@ final class ChangeStreamOplog implements Oplog {
             throw ResumeToken.historyLost("the resume point may no longer be in the oplog");
         }
         return token.timestamp();
-    }
-
-    static boolean isDropOf(Document entry, String namespace) {
-        if (entry == null || !COMMAND.equals(entry.get("op"))) {
-            return false;
-        }
-        String[] parts = splitNamespace(namespace);
-        return entry.get("ns").equals(parts[0] + ".$cmd") && parts[1].equals(((Document) entry.get("o")).get("drop"));
     }
 
     /** The change-stream cursor the current thread's aggregate command opened, if any; forgets it. */

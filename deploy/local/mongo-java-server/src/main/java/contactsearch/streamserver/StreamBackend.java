@@ -10,10 +10,12 @@ import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.Cursor;
 import de.bwaldvogel.mongo.backend.Utils;
+import de.bwaldvogel.mongo.backend.aggregation.Aggregation;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.bson.BsonTimestamp;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.exception.CursorNotFoundException;
+import de.bwaldvogel.mongo.exception.MongoServerError;
 import de.bwaldvogel.mongo.oplog.Oplog;
 import io.netty.channel.Channel;
 
@@ -81,6 +83,9 @@ final class StreamBackend extends H2Backend {
             Document isMaster = super.handleCommand(channel, database, "isMaster", query);
             isMaster.remove("ismaster");
             reply.putAll(isMaster);
+        } else if (command.equalsIgnoreCase("aggregate") && !(query.get("aggregate") instanceof String)
+            && changeStreamStage(query) != null) {
+            reply = wideStream(database, query, changeStreamStage(query));
         } else if (command.equalsIgnoreCase("aggregate")) {
             try {
                 reply = super.handleCommand(channel, database, command, query);
@@ -98,6 +103,48 @@ final class StreamBackend extends H2Backend {
             // What a causally consistent client and a change stream without a token start from.
             reply.put("operationTime", new BsonTimestamp(streamOplog.latest()));
         }
+        return reply;
+    }
+
+    @Override
+    public void dropDatabase(String database) {
+        boolean existed = listDatabaseNames().contains(database);
+        super.dropDatabase(database);
+        if (existed) {
+            streamOplog.handleDropDatabase(database);
+        }
+    }
+
+    private static Document changeStreamStage(Document aggregate) {
+        if (aggregate.get("pipeline") instanceof List<?> pipeline && !pipeline.isEmpty()
+            && pipeline.get(0) instanceof Document first && first.get("$changeStream") instanceof Document stage) {
+            return stage;
+        }
+        return null;
+    }
+
+    /** {@code db.watch()} ({@code aggregate: 1}) and {@code client.watch()} (the same on admin, for the cluster). */
+    private Document wideStream(String database, Document query, Document changeStream) {
+        boolean cluster = Boolean.TRUE.equals(changeStream.get("allChangesForCluster"));
+        if (cluster != database.equals("admin")) {
+            throw new MongoServerError(73, "InvalidNamespace", cluster
+                ? "allChangesForCluster is only allowed on the admin database"
+                : "a database change stream cannot be opened on the admin database");
+        }
+        List<Document> stages = Aggregation.parse(query.get("pipeline"));
+        Aggregation aggregation = Aggregation.fromPipeline(stages.subList(1, stages.size()), this::resolveDatabase,
+            resolveDatabase(database), null, streamOplog);
+        StreamScope scope = cluster ? StreamScope.ofCluster() : StreamScope.ofDatabase(database);
+        ChangeStreamCursor stream = streamOplog.createCursor(changeStream, scope, aggregation);
+        streamOplog.takeOpenedCursor();
+        int batchSize = query.get("cursor") instanceof Document cursor && cursor.get("batchSize") instanceof Number n
+            ? n.intValue() : 0;
+        Document cursor = new Document("firstBatch", stream.takeDocuments(batchSize))
+            .append("postBatchResumeToken", stream.postBatchResumeToken())
+            .append("id", stream.getId())
+            .append("ns", database + ".$cmd.aggregate");
+        Document reply = new Document("cursor", cursor);
+        Utils.markOkay(reply);
         return reply;
     }
 
