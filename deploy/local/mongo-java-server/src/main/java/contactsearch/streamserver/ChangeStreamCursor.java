@@ -2,6 +2,7 @@ package contactsearch.streamserver;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Stream;
 
 import de.bwaldvogel.mongo.backend.AbstractCursor;
 import de.bwaldvogel.mongo.backend.aggregation.Aggregation;
@@ -55,15 +56,22 @@ final class ChangeStreamCursor extends AbstractCursor {
 
     @Override
     public synchronized List<Document> takeDocuments(int batchSize) {
-        int limit = batchSize > 0 ? batchSize : DEFAULT_BATCH;
-        List<Document> batch = new ArrayList<>();
         if (invalidated) {
-            return batch;
+            return new ArrayList<>();
         }
-        if (Long.compareUnsigned(position, oplog.floor()) < 0) {
-            // The oplog was trimmed past this cursor while it was open, as happens to a slow MongoDB consumer.
-            throw ResumeToken.historyLost("the cursor fell off the oplog");
+        long start = position;
+        List<Document> batch = nextBatch(batchSize > 0 ? batchSize : DEFAULT_BATCH);
+        // Checked after reading too: a trim while we read may have removed entries we should have seen.
+        if (Long.compareUnsigned(start, oplog.floor()) < 0) {
+            // The oplog was trimmed past this cursor, as happens to a MongoDB consumer that falls too far behind.
+            position = start;
+            throw ResumeToken.historyLost("the change stream fell off the oplog");
         }
+        return batch;
+    }
+
+    private List<Document> nextBatch(int limit) {
+        List<Document> batch = new ArrayList<>();
         if (invalidatePending) {
             batch.add(invalidateEvent(oplog.entryAt(position)));
             invalidatePending = false;
@@ -78,7 +86,7 @@ final class ChangeStreamCursor extends AbstractCursor {
             long timestamp = ((BsonTimestamp) entry.get("ts")).getValue();
             Document event = toEvent(entry);
             if (event != null) {
-                batch.addAll(pipeline.runStages(java.util.stream.Stream.of(event)));
+                batch.addAll(pipeline.runStages(Stream.of(event)));
             }
             position = timestamp;
             if (ChangeStreamOplog.COMMAND.equals(entry.get("op")) && scope.endsWith(entry)) {
@@ -93,7 +101,7 @@ final class ChangeStreamCursor extends AbstractCursor {
         return batch;
     }
 
-    /** The event MongoDB would emit for this entry on this collection's stream, or null if it emits none. */
+    /** The event MongoDB would emit for this entry on this stream, or null if it emits none. */
     private Document toEvent(Document entry) {
         String operation = (String) entry.get("op");
         Document object = (Document) entry.get("o");

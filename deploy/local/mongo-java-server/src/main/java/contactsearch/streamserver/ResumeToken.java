@@ -33,6 +33,6 @@ record ResumeToken(long timestamp, boolean invalidate) {
 
     static MongoServerError historyLost(String why) {
         return new MongoServerError(HISTORY_LOST, HISTORY_LOST_NAME,
-            "Executor error during getMore :: caused by :: cannot resume stream; " + why);
+            "cannot resume the change stream: " + why);
     }
 }
