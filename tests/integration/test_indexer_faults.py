@@ -157,6 +157,7 @@ def own_stack() -> Iterator[OwnStack]:
         **os.environ,
         "ES_PORT": os.environ.get("OUTAGE_ES_PORT", "9297"),
         "MONGO_PORT": os.environ.get("OUTAGE_MONGO_PORT", "27097"),
+        "MONGO_STREAM_PORT": os.environ.get("OUTAGE_MONGO_STREAM_PORT", "27098"),
         "CONTACT_SEARCH_STACK_DIR": directory,
         "ES_START_TIMEOUT": "300",
     }
