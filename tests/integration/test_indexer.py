@@ -55,17 +55,29 @@ def fresh_visitor(**fields: Any) -> dict[str, Any]:
     return factories.visitor(_updatedAt=now(), **fields)
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_backfill_then_sync_follows_every_kind_of_change(
-    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+    services: Services,
+    mongo_url: str,
+    database: AsyncDatabase[dict[str, Any]],
+    es: AsyncElasticsearch,
+    alias: str,
+    sync_mode: str,
 ) -> None:
     visitors = database[specs.VISITORS.collection]
     old = [factories.visitor(livechatData={"plan": f"gold-{n}"}) for n in range(250)]
     await visitors.insert_many(old)
-    settings = worker_settings(services, mongo_url, alias, reconcile_interval=1.0)
+    # Polling finds hard deletes by reconciliation; a change stream sees them at once, so it gets none here.
+    settings = worker_settings(
+        services, mongo_url, alias, sync_mode=sync_mode, reconcile_interval=1.0 if sync_mode == "poll" else 3600.0
+    )
     async with running(settings, database, es) as worker:
         await eventually(lambda: in_sync(database, es, alias))
         assert worker.metrics.leader
-        assert (await checkpoint_of(database, alias))["backfill"]["done"] is True
+        saved = await checkpoint_of(database, alias)
+        assert saved["backfill"]["done"] is True
+        assert ("resume_token" in saved["stream"]) == (sync_mode == "stream")
+        assert ("updated_at" in saved["poll"]) == (sync_mode == "poll")
 
         inserted = fresh_visitor(visitorEmails=[{"address": "new@example.com"}])
         await visitors.insert_one(inserted)
@@ -73,7 +85,7 @@ async def test_backfill_then_sync_follows_every_kind_of_change(
             {"_id": old[0]["_id"]}, {"$set": {"livechatData.plan": "platinum", "_updatedAt": now()}}
         )
         await visitors.update_one({"_id": old[1]["_id"]}, {"$set": {"disabled": True, "_updatedAt": now()}})
-        await visitors.delete_one({"_id": old[2]["_id"]})  # a hard delete: found by reconciliation
+        await visitors.delete_one({"_id": old[2]["_id"]})  # a hard delete
         trashed = await visitors.find_one_and_delete({"_id": old[3]["_id"]})
         assert trashed is not None
         await database[specs.TRASH_COLLECTION].insert_one(
@@ -96,6 +108,7 @@ async def test_backfill_then_sync_follows_every_kind_of_change(
         assert worker.metrics.failed == 0
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_an_older_write_never_replaces_a_newer_one(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
@@ -130,6 +143,7 @@ async def _backfill_done(database: AsyncDatabase[dict[str, Any]], alias: str) ->
     return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("done") is True
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_writes_during_the_backfill_are_not_lost(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
@@ -155,6 +169,7 @@ async def _backfill_started(database: AsyncDatabase[dict[str, Any]], alias: str)
     return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("after") is not None
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_a_stopped_backfill_resumes_from_its_checkpoint(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
@@ -175,6 +190,7 @@ async def test_a_stopped_backfill_resumes_from_its_checkpoint(
         assert second.metrics.indexed <= 2000 - written_before + settings.batch_size
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_a_visitor_elasticsearch_refuses_is_dead_lettered_and_the_rest_goes_on(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
@@ -198,6 +214,7 @@ async def _is_indexed(es: AsyncElasticsearch, alias: str, document_id: str) -> b
     return await indexed(es, alias, document_id) is not None
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_one_writer_at_a_time_and_the_follower_takes_over(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
@@ -235,6 +252,7 @@ async def test_one_writer_at_a_time_and_the_follower_takes_over(
         await second.stop_and_wait()
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_reindex_under_writes_keeps_answering_and_ends_clean(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
@@ -292,6 +310,7 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
         await eventually(lambda: in_sync(database, es, alias), within=30)
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
@@ -374,6 +393,7 @@ async def test_a_deposed_leader_can_neither_renew_nor_save(database: AsyncDataba
     assert await first.try_acquire()  # a released lease is free at once
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_a_deleted_index_is_recreated_and_backfilled(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
