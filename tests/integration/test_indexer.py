@@ -406,3 +406,42 @@ async def test_a_deleted_index_is_recreated_and_backfilled(
         await eventually(lambda: in_sync(database, es, alias), within=30)
         assert worker.metrics.failed == 0
         assert not await database[DEAD_LETTERS_COLLECTION].find_one({})
+
+
+@pytest.mark.parametrize("sync_mode", ["stream"], indirect=True)
+async def test_a_lost_change_history_means_a_rebackfill_and_a_reconciliation_never_start_from_now(
+    services: Services,
+    mongo_url: str,
+    database: AsyncDatabase[dict[str, Any]],
+    es: AsyncElasticsearch,
+    alias: str,
+    sync_mode: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    visitors = database[specs.VISITORS.collection]
+    seeded = [past_visitor() for _ in range(300)]
+    await visitors.insert_many(seeded)
+    settings = worker_settings(services, mongo_url, alias, sync_mode=sync_mode)
+    async with running(settings, database, es):
+        await eventually(lambda: in_sync(database, es, alias))
+    # While no worker runs, the server's history moves past the stored token (here: a token it never issued, which
+    # it answers as MongoDB answers a token older than its oplog: 286), and visitors change.
+    await database[CHECKPOINTS_COLLECTION].update_one(
+        {"_id": alias}, {"$set": {"stream.resume_token": {"_data": "8266F1C3A7000000012B022C0100296E5A1004"}}}
+    )
+    inserted = fresh_visitor()
+    await visitors.insert_one(inserted)
+    await visitors.delete_one({"_id": seeded[0]["_id"]})  # a hard delete the lost history held
+    async with running(settings, database, es) as worker:
+        await eventually(lambda: in_sync(database, es, alias), within=60)
+        assert await indexed(es, alias, inserted["_id"]) is not None
+        assert await indexed(es, alias, seeded[0]["_id"]) is None
+        assert "change history lost (286): rebuilding from MongoDB, then reconciling" in caplog.text
+        saved = await checkpoint_of(database, alias)
+        assert saved["backfill"]["done"] is True and saved["backfill"]["reconcile"] is False
+        assert saved["stream"]["resume_token"] != {"_data": "8266F1C3A7000000012B022C0100296E5A1004"}
+        # Live changes flow again from the new token.
+        later = fresh_visitor()
+        await visitors.insert_one(later)
+        await eventually(lambda: _is_indexed(es, alias, later["_id"]))
+        assert worker.metrics.failed == 0
