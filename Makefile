@@ -35,7 +35,7 @@ test-slow: venv
 	$(WITH_STACK) $(PY) -m pytest -q -rs -m slow tests
 
 bench: venv
-	$(WITH_STACK) $(PY) -m benchmarks.lookup && $(PY) -m benchmarks.backfill --visitors 100000
+	$(WITH_STACK) $(PY) -m benchmarks.lookup && $(PY) -m benchmarks.backfill --visitors 100000 && $(PY) -m benchmarks.freshness
 
 run: venv
 	KEEP_STACK=1 $(WITH_STACK) PORT=$(PORT) PYTHON=$(PY) deploy/demo/run
