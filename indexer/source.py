@@ -124,7 +124,7 @@ class HistoryLost(Exception):
     """The change stream cannot resume from the stored token: a re-backfill is needed."""
 
 
-def _history_lost(error: OperationFailure) -> bool:
+def is_history_lost(error: OperationFailure) -> bool:
     return error.code in HISTORY_LOST_CODES or "ChangeStreamHistoryLost" in str(error.details or "")
 
 
@@ -164,7 +164,7 @@ async def change_events(
             full_document="updateLookup", resume_after=resume_token, max_await_time_ms=max_await_ms
         )
     except OperationFailure as error:
-        if _history_lost(error):
+        if is_history_lost(error):
             raise HistoryLost(str(error.code)) from error
         raise
     async with stream:
@@ -172,7 +172,7 @@ async def change_events(
             try:
                 event = await stream.try_next()
             except OperationFailure as error:
-                if _history_lost(error):
+                if is_history_lost(error):
                     raise HistoryLost(str(error.code)) from error
                 raise
             yield event

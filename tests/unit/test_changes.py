@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 import pytest
 from bson import ObjectId, Timestamp
+from pymongo.errors import OperationFailure
 
-from indexer import changes, poll, scans, transform
+from indexer import changes, poll, scans, source, transform
 from indexer.changes import Change, Op, StreamInvalidated
 from indexer.checkpoint import Position
 from indexer.drift import Expected, Indexed, diff
@@ -215,3 +216,23 @@ async def test_reconciliation_finds_what_only_the_index_has(
     gone = [verdict.indexed for verdict in verdicts if verdict.expected is None and verdict.indexed is not None]
     assert [entry.id for entry in gone] == extra
     assert all(entry.version == index.index(entry.id) for entry in gone)
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "lost"),
+    [
+        (286, {"codeName": "ChangeStreamHistoryLost", "errmsg": "Resume of change stream was not possible"}, True),
+        (
+            280,
+            {"codeName": "ChangeStreamFatalError", "errmsg": "cannot resume stream; the resume token was not found"},
+            True,
+        ),
+        (260, {"codeName": "InvalidResumeToken"}, True),
+        (136, {"codeName": "CappedPositionLost"}, False),
+        (None, {"errmsg": "Executor error during getMore :: caused by :: ChangeStreamHistoryLost"}, True),
+        (13, {"codeName": "Unauthorized"}, False),
+    ],
+)
+def test_errors_that_mean_the_change_history_is_lost(code: int | None, details: dict[str, Any], lost: bool) -> None:
+    """As MongoDB reports them (codes and names from its error_codes.yml), on `watch` or on a later `getMore`."""
+    assert source.is_history_lost(OperationFailure("error", code, details)) is lost
