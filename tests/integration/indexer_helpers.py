@@ -187,17 +187,36 @@ async def indexed(es: AsyncElasticsearch, alias: str, document_id: str) -> dict[
 
 
 async def sigterm_worker(
-    environment: dict[str, str], before: Callable[[], Awaitable[Any]], within: float
+    environment: dict[str, str],
+    before: Callable[[], Awaitable[Any]],
+    within: float,
+    *,
+    logged: bytes | None = None,
 ) -> tuple[int, bytes]:
-    """Start `python -m indexer run`, await `before`, send SIGTERM; the exit code and stderr within `within` s."""
+    """Start `python -m indexer run`, wait until it wrote `logged` to stderr (if given), await `before`, send
+    SIGTERM; the exit code and stderr, which must come within `within` s of the signal."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "indexer", "run", "--no-progress", env=environment, stderr=asyncio.subprocess.PIPE
     )
+    assert process.stderr is not None
+    seen = b""
+
+    async def log_line_seen(wanted: bytes) -> None:
+        nonlocal seen
+        while wanted not in seen:
+            line = await process.stderr.readline()  # type: ignore[union-attr]
+            assert line, f"the worker exited before it logged {wanted!r}: {seen.decode()[-2000:]}"
+            seen += line
+
     try:
+        if logged is not None:
+            # Bounded only against a worker that never gets there: a busy machine can take long to start Python.
+            await asyncio.wait_for(log_line_seen(logged), timeout=max(within, 120))
         await before()
         assert process.returncode is None, "the worker exited before it was told to stop"
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=within)
+        stderr = seen + stderr
     finally:
         if process.returncode is None:
             process.kill()
