@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from service.errors import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
-from service.limits import MAX_LINE_SIZE
+from service.http_server import MAX_LINE_SIZE
 
 
 def _json(schema: dict[str, Any], example: Any) -> dict[str, Any]:
