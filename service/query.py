@@ -76,7 +76,7 @@ def parse_custom(raw: str) -> dict[str, str]:
     try:
         decoded = json.loads(raw)
     except RecursionError as failure:
-        # Arrays nested deeper than the interpreter's stack: no object of strings is that deep.
+        # JSON nested deeper than the interpreter's stack: no object of strings is that deep.
         raise InvalidCustom("custom is nested too deeply") from failure
     except ValueError:
         return _parse_form(raw)
