@@ -11,12 +11,14 @@ import sys
 from aiohttp import web
 
 from common import logs
+from service import http_server
 from service.app import create_app
 from service.settings import Settings
 
 
 def serve(settings: Settings, reuse_port: bool) -> None:
     logs.configure(settings.log_level, settings.log_format)
+    http_server.configure_process()
     web.run_app(
         create_app(settings),
         host=settings.host,

@@ -10,7 +10,7 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
-from service import handlers
+from service import handlers, http_server
 from service.auth import Authenticator
 from service.contacts import CustomFieldRegistry
 from service.keys import AUTHENTICATOR, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
@@ -45,7 +45,11 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[handlers.envelope_middleware])
+    app = web.Application(
+        middlewares=[handlers.envelope_middleware],
+        handler_args=http_server.handler_args(settings),
+        client_max_size=http_server.CLIENT_MAX_SIZE,
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_clients)
     app.router.add_get(SEARCH_PATH, handlers.contact_search)

@@ -31,7 +31,7 @@ async def contact_search(request: web.Request) -> web.Response:
     await request.app[AUTHENTICATOR].authorize(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
     requested = query.parse_criteria(list(request.query.items()))
     criteria = requested.restricted_to(await request.app[CUSTOM_FIELDS].searchable()) if requested.custom else requested
-    if criteria.is_empty:
+    if criteria.is_empty or not criteria.can_match:
         return json_response({"contact": None, "success": True})
     contact = await contacts.find_contact(request.app[ELASTICSEARCH], request.app[SETTINGS].es_index, criteria)
     return json_response({"contact": contact, "success": True})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from service.errors import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
+from service.http_server import MAX_LINE_SIZE
 
 
 def _json(schema: dict[str, Any], example: Any) -> dict[str, Any]:
@@ -26,6 +27,28 @@ _INVALID: Final = {
         "errorType": {"enum": ["error-invalid-params", "error-invalid-params-custom"]},
     },
 }
+
+_ALIVE: Final = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"const": "ok"}},
+    "additionalProperties": False,
+}
+
+_READY: Final = {
+    "type": "object",
+    "required": ["ready", "checks"],
+    "properties": {
+        "ready": {"type": "boolean"},
+        "checks": {
+            "type": "object",
+            "required": ["elasticsearch", "mongo"],
+            "additionalProperties": {"type": "string"},
+        },
+    },
+    "additionalProperties": False,
+}
+_READY_EXAMPLE: Final = {"ready": True, "checks": {"elasticsearch": "ok", "mongo": "ok"}}
 
 _CONTACT: Final = {
     "type": "object",
@@ -51,6 +74,45 @@ _CONTACT: Final = {
     "additionalProperties": True,
 }
 
+# What `custom` may hold, as patterns (valid both as ECMA-262 and Python regular expressions): a JSON object of
+# string values, or one `name=value` pair of the older URLSearchParams form. The pair cannot start like a JSON text
+# (`"`, `[`, `{`, white space), which would be read as JSON. Several pairs with different names are accepted too; a
+# pattern cannot say "different", so it describes one.
+_JSON_SPACE = r"[ \t\n\r]*"
+_JSON_STRING = r'"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
+_JSON_MEMBER = f"{_JSON_STRING}{_JSON_SPACE}:{_JSON_SPACE}{_JSON_STRING}{_JSON_SPACE}"
+_JSON_MEMBERS = f"{_JSON_MEMBER}(?:,{_JSON_SPACE}{_JSON_MEMBER})*"
+CUSTOM_JSON_PATTERN: Final = f"^{_JSON_SPACE}\\{{{_JSON_SPACE}(?:{_JSON_MEMBERS})?\\}}{_JSON_SPACE}$"
+CUSTOM_NON_EMPTY_JSON_PATTERN: Final = f"^{_JSON_SPACE}\\{{{_JSON_SPACE}{_JSON_MEMBERS}\\}}{_JSON_SPACE}$"
+CUSTOM_PAIR_PATTERN: Final = r'^[^&="\[{ \t\n\r][^&=]*=[^&]*$'
+
+_CRITERIA: Final = {
+    "type": "object",
+    "properties": {
+        "email": {"type": "string", "description": "Exact address, case-insensitive."},
+        "phone": {"type": "string", "description": "Exact phone number; a leading space stands for an unencoded `+`."},
+        "custom": {
+            "type": "string",
+            "description": 'A JSON object of strings, e.g. `{"plan":"gold"}` (or `plan=gold`): each value is a '
+            "case-insensitive literal substring of `livechatData.<field>`. Only searchable visitor custom fields "
+            "count; other keys are ignored, and if none is left the answer is 200 with `contact: null`. An empty "
+            "value or `{}` counts as not given. Anything else is refused with 400 `error-invalid-params-custom`.",
+            "anyOf": [{"maxLength": 0}, {"pattern": CUSTOM_JSON_PATTERN}, {"pattern": CUSTOM_PAIR_PATTERN}],
+        },
+    },
+    "additionalProperties": False,
+    "anyOf": [
+        {"required": ["email"], "properties": {"email": {"minLength": 1}}},
+        {"required": ["phone"], "properties": {"phone": {"minLength": 1}}},
+        {
+            "required": ["custom"],
+            "properties": {
+                "custom": {"anyOf": [{"pattern": CUSTOM_NON_EMPTY_JSON_PATTERN}, {"pattern": CUSTOM_PAIR_PATTERN}]}
+            },
+        },
+    ],
+}
+
 OPENAPI: Final[dict[str, Any]] = {
     "openapi": "3.1.0",
     "info": {
@@ -71,24 +133,16 @@ OPENAPI: Final[dict[str, Any]] = {
                 "security": [{"authToken": [], "userId": []}],
                 "parameters": [
                     {
-                        "name": "email",
+                        "name": "criteria",
                         "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "Exact address, case-insensitive.",
-                    },
-                    {
-                        "name": "phone",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "Exact phone number; a leading space stands for an unencoded `+`.",
-                    },
-                    {
-                        "name": "custom",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "JSON object of strings (or `a=1&b=2`): case-insensitive literal substring "
-                        "of `livechatData.<field>` for searchable visitor custom fields; other keys are ignored.",
-                    },
+                        "required": True,
+                        "style": "form",
+                        "explode": True,
+                        "description": "The search criteria, each a query parameter of its own, ANDed. At least one of "
+                        "a non-empty `email`, a non-empty `phone` or a non-empty `custom` is required; any other "
+                        "parameter, or one given twice, is refused with 400 `error-invalid-params`.",
+                        "schema": _CRITERIA,
+                    }
                 ],
                 "responses": {
                     "200": {
@@ -106,11 +160,13 @@ OPENAPI: Final[dict[str, Any]] = {
                         ),
                     },
                     "400": {
-                        "description": "Invalid parameters",
+                        "description": "Invalid parameters (JSON). A request line or header longer than "
+                        f"{MAX_LINE_SIZE} bytes, or a malformed request, is refused before it is routed (plain text).",
                         "content": _json(
                             _INVALID,
                             {"success": False, "error": "[error-invalid-params]", "errorType": "error-invalid-params"},
-                        ),
+                        )
+                        | {"text/plain": {"schema": {"type": "string"}}},
                     },
                     "401": {
                         "description": "Missing or invalid credentials",
@@ -135,7 +191,18 @@ OPENAPI: Final[dict[str, Any]] = {
                     },
                     "403": {
                         "description": "The user lacks the view-l-room permission",
-                        "content": _json(_FAILURE, {"success": False, "error": FORBIDDEN_MESSAGE}),
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["success", "error"],
+                                "properties": {"success": {"const": False}, "error": {"const": FORBIDDEN_MESSAGE}},
+                            },
+                            {"success": False, "error": FORBIDDEN_MESSAGE},
+                        ),
+                    },
+                    "500": {
+                        "description": "An unexpected failure in the service (a bug: it is logged)",
+                        "content": _json(_FAILURE, {"success": False, "error": "Internal server error"}),
                     },
                     "502": {
                         "description": "A backend answered with an unexpected error",
@@ -148,11 +215,24 @@ OPENAPI: Final[dict[str, Any]] = {
                 },
             }
         },
-        "/healthz": {"get": {"summary": "The process is alive", "responses": {"200": {"description": "alive"}}}},
+        "/healthz": {
+            "get": {
+                "summary": "The process is alive",
+                "responses": {"200": {"description": "alive", "content": _json(_ALIVE, {"status": "ok"})}},
+            }
+        },
         "/readyz": {
             "get": {
                 "summary": "Elasticsearch and MongoDB answer and the index alias exists",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                "responses": {
+                    "200": {"description": "ready", "content": _json(_READY, _READY_EXAMPLE)},
+                    "503": {
+                        "description": "not ready: each check says why",
+                        "content": _json(
+                            _READY, {"ready": False, "checks": {"elasticsearch": "alias missing", "mongo": "ok"}}
+                        ),
+                    },
+                },
             }
         },
     },

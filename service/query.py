@@ -35,6 +35,19 @@ class Criteria:
     def is_empty(self) -> bool:
         return not (self.email or self.phone or self.custom)
 
+    @property
+    def can_match(self) -> bool:
+        """False when a custom value holds a lone surrogate (JSON `"\\ud800"`): no stored text does."""
+        return all(_is_unicode_text(value) for value in self.custom.values())
+
+
+def _is_unicode_text(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
 
 def parse_criteria(pairs: Sequence[tuple[str, str]]) -> Criteria:
     """Validate the query string (as decoded pairs) into criteria; raises the contract's 400 errors."""
@@ -62,6 +75,9 @@ def parse_custom(raw: str) -> dict[str, str]:
         return {}
     try:
         decoded = json.loads(raw)
+    except RecursionError as failure:
+        # JSON nested deeper than the interpreter's stack: no object of strings is that deep.
+        raise InvalidCustom("custom is nested too deeply") from failure
     except ValueError:
         return _parse_form(raw)
     if not isinstance(decoded, dict) or not all(isinstance(value, str) for value in decoded.values()):

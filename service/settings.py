@@ -21,6 +21,7 @@ class Settings:
     custom_fields_ttl: float = 2.0
     backend_timeout: float = 5.0
     shutdown_grace: float = 10.0
+    keepalive_timeout: float = 75.0
     log_level: str = "INFO"
     log_format: str = "json"
 

@@ -34,13 +34,23 @@ def run_validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    """Runs the validation on the real tree once; returns each build's objects."""
+def validation(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """Runs the validation on the real tree once; returns its output and where the builds were written."""
     out = tmp_path_factory.mktemp("rendered")
     result = run_validate(DEPLOY, "--render-to", out)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all checks passed" in result.stdout
-    return {name: [doc for doc in yaml.safe_load_all((out / f"{name}.yaml").read_text()) if doc] for name in OVERLAYS}
+    return result.stdout, out
+
+
+@pytest.fixture(scope="module")
+def rendered(validation: tuple[str, Path]) -> dict[str, list[dict[str, Any]]]:
+    """Each build's objects."""
+    _, out = validation
+    return {
+        name: [doc for doc in yaml.safe_load_all((out / f"{name}.yaml").read_text()) if doc]
+        for name in (*OVERLAYS, "routing")
+    }
 
 
 @pytest.fixture
@@ -48,6 +58,7 @@ def deploy_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "deploy"
     shutil.copytree(DEPLOY / "k8s", copy / "k8s")
     shutil.copytree(DEPLOY / "docker", copy / "docker")
+    shutil.copytree(DEPLOY / "nginx", copy / "nginx")
     return copy
 
 
@@ -160,6 +171,41 @@ def test_only_dev_ships_a_secret(rendered: dict[str, list[dict[str, Any]]]) -> N
     assert len(objects(rendered["dev"], "Secret")) == 1
 
 
+def test_ingress_sends_exactly_the_lookup_to_the_service(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    ingresses = objects(rendered["routing"], "Ingress")
+    assert ingresses.keys() == {"contact-search", "rocketchat"}
+    service = objects(rendered["base"], "Service")["contact-search"]
+    port_names = {port["name"] for port in service["spec"]["ports"]}
+    (ours,) = ingresses["contact-search"]["spec"]["rules"]
+    (rocket_chat,) = ingresses["rocketchat"]["spec"]["rules"]
+    assert ours["host"] == rocket_chat["host"]
+    (path,) = ours["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/api/v1/omnichannel/contact.search", "Exact")
+    assert path["backend"]["service"]["name"] == "contact-search"
+    assert path["backend"]["service"]["port"]["name"] in port_names
+    assert [(p["path"], p["pathType"]) for p in rocket_chat["http"]["paths"]] == [("/", "Prefix")]
+    for ingress in ingresses.values():
+        assert ingress["spec"]["ingressClassName"] == "nginx"
+        assert "nginx.ingress.kubernetes.io/use-regex" not in ingress["metadata"].get("annotations", {})
+
+
+def test_nginx_snippet_sends_exactly_the_lookup_to_the_service() -> None:
+    lines = [line.strip() for line in (DEPLOY / "nginx/contact-search.conf").read_text().splitlines()]
+    directives = [line for line in lines if line and not line.startswith("#")]
+    assert [line for line in directives if line.startswith("location")] == [
+        "location = /api/v1/omnichannel/contact.search {"
+    ]
+    # No URI after the address: the request's path and query string go through unchanged.
+    assert "proxy_pass http://127.0.0.1:8080;" in directives
+
+
+def test_nginx_snippet_passes_nginx_t(validation: tuple[str, Path]) -> None:
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed here (apt-get install nginx-light); deploy/validate skips nginx -t too")
+    output, _ = validation
+    assert "ok    nginx/contact-search.conf: nginx -t" in output
+
+
 def test_compose_starts_in_health_order() -> None:
     compose = yaml.safe_load((DEPLOY / "docker" / "compose.yaml").read_text())
     services = compose["services"]
@@ -221,11 +267,23 @@ BREAKAGES: dict[str, tuple[Breakage, list[str]]] = {
         ),
         ["FAIL  docker/Dockerfile: hadolint", "DL3003"],
     ),
+    "ingress field misspelled": (
+        lambda d: edit(d / "k8s/routing/ingress.yaml", "            pathType: Exact\n", "            pathTyp: Exact\n"),
+        ["ingress/contact-search", "'pathType' is a required property"],
+    ),
+    "nginx directive misspelled": (
+        lambda d: edit(
+            d / "nginx/contact-search.conf", "    proxy_read_timeout 10s;\n", "    proxy_read_timout 10s;\n"
+        ),
+        ["FAIL  nginx/contact-search.conf: nginx -t", 'unknown directive "proxy_read_timout"'],
+    ),
 }
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES)
 def test_broken_copy_fails_validation(deploy_copy: Path, breakage: str) -> None:
+    if breakage.startswith("nginx") and shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed here (apt-get install nginx-light)")
     break_it, messages = BREAKAGES[breakage]
     break_it(deploy_copy)
     result = run_validate(deploy_copy)

@@ -221,6 +221,11 @@ CASES = [
     Case("custom nested value", custom({"plan": {"$regex": "."}}), 400, INVALID_CUSTOM),
     Case("custom json string", custom('"premium"'), 400, INVALID_CUSTOM),
     Case("custom json null", custom("null"), 400, INVALID_CUSTOM),
+    Case("custom integer beyond 64 bits", custom('{"plan":18446744073709551616}'), 400, INVALID_CUSTOM),
+    Case("custom integer of 5000 digits", custom("[" + "9" * 5000 + "]"), 400, INVALID_CUSTOM),
+    Case("custom nested deeper than the parser's stack", custom("[" * 1200), 400, INVALID_CUSTOM),
+    Case("custom value with a lone surrogate", custom('{"plan":"\\ud800"}'), 200, NO_CONTACT),
+    Case("email and a lone surrogate", "email=santa@example.com&" + custom('{"plan":"p\\udfff"}'), 200, NO_CONTACT),
     Case("custom bad before email", "email=santa@example.com&" + custom("[]"), 400, INVALID_CUSTOM),
     # custom keys that do not take part
     Case("not searchable", custom({"secret": "hidden"}), 200, NO_CONTACT),

@@ -1,12 +1,16 @@
-"""The service as its own process: graceful SIGTERM under load, and what it logs."""
+"""The service as its own process: graceful SIGTERM under load, what it logs, and how it meets abusive clients."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -107,3 +111,122 @@ async def test_request_log_has_no_personal_data(
     text = "\n".join(lines)
     for secret in ("secret.person", "gold", "agent-token", "wrong-token", "example.com"):
         assert secret not in text
+
+
+KEEPALIVE_TIMEOUT = 1.0
+
+
+@dataclass
+class Process:
+    """A running `python -m service` and where it listens."""
+
+    process: asyncio.subprocess.Process
+    port: int
+    stderr: str | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> str:
+        """SIGTERM, then everything the process wrote to stderr."""
+        if self.stderr is None:
+            self.process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(self.process.communicate(), timeout=20)
+            self.stderr = stderr.decode()
+        return self.stderr
+
+
+@pytest.fixture
+async def service_process(
+    services: Services, mongo_url: str, alias: str, database: AsyncDatabase[dict[str, Any]], index_visitors: Indexer
+) -> AsyncIterator[Process]:
+    await seed(database, index_visitors)
+    port = free_port()
+    environment = {**os.environ, "MONGO_URL": mongo_url, "ES_URL": services.es_url, "ES_INDEX": alias}
+    environment |= {"PORT": str(port), "KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT), "LOG_LEVEL": "INFO"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", env=environment, stderr=asyncio.subprocess.PIPE
+    )
+    running = Process(process, port)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_ready(session, running.base)
+        yield running
+    finally:
+        await running.stop()
+
+
+async def raw_request(port: int, request: bytes) -> bytes:
+    """Sends bytes as they are and returns everything the server sends until it closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+
+
+async def still_serves(running: Process) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(running.base + SEARCH + "?email=secret.person@example.com", headers=AGENT) as response,
+    ):
+        assert response.status == 200
+        assert (await response.json())["contact"]["_id"] == "v1"
+
+
+async def test_server_header_names_no_software_or_version(service_process: Process) -> None:
+    async with aiohttp.ClientSession() as session:
+        for path in ("/healthz", SEARCH + "?email=a@b.c", "/nothing"):
+            async with session.get(service_process.base + path, headers=AGENT) as response:
+                assert response.headers["Server"] == "contact-search", path
+    refused = await raw_request(service_process.port, b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert refused.startswith(b"HTTP/1.") and b"\r\nServer: contact-search\r\n" in refused
+    assert b"aiohttp" not in refused and b"Python" not in refused
+
+
+async def test_oversized_query_string_and_headers_get_a_400_and_are_not_logged(service_process: Process) -> None:
+    long_query = b"GET " + SEARCH.encode() + b"?email=secret.person%40example.com&custom=" + b"x" * 20_000
+    oversized = {
+        "20 kB query string": long_query + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        "20 kB header": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Auth-Token: agent-token" + b"t" * 20_000 + b"\r\n\r\n",
+        "too many headers": b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(200)) + b"\r\n",
+    }
+    for name, request in oversized.items():
+        answer = await raw_request(service_process.port, request)
+        assert answer.startswith(b"HTTP/1.1 400 ") or answer.startswith(b"HTTP/1.0 400 "), (name, answer[:200])
+    await still_serves(service_process)
+    log = await service_process.stop()
+    assert log.count("refused a malformed or oversized request") == len(oversized), log
+    for secret in ("secret.person", "agent-token", "Traceback"):
+        assert secret not in log
+
+
+async def test_a_slow_client_is_disconnected(service_process: Process) -> None:
+    started = time.monotonic()
+    half_request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    assert await raw_request(service_process.port, half_request) == b""
+    assert time.monotonic() - started < KEEPALIVE_TIMEOUT + 3
+
+    # Still sending, one header byte every 0.2 s: the timer is not reset by each byte.
+    reader, writer = await asyncio.open_connection("127.0.0.1", service_process.port)
+    started = time.monotonic()
+    writer.write(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+    try:
+        while not reader.at_eof() and time.monotonic() - started < KEEPALIVE_TIMEOUT + 5:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.read(), timeout=0.2)
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"a")
+        closed_after = time.monotonic() - started
+    finally:
+        writer.close()
+    assert reader.at_eof()
+    assert closed_after < KEEPALIVE_TIMEOUT + 3
+
+    # An idle keep-alive connection is closed too, after answering its request.
+    answer = await raw_request(service_process.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    await still_serves(service_process)

@@ -50,6 +50,8 @@ def test_parse_criteria_accepts(pairs: list[tuple[str, str]], expected: query.Cr
         ([("custom", "a=b&c")], InvalidCustom),
         ([("custom", "a=b&a=c")], InvalidCustom),
         ([("custom", "a=b&&c=d")], InvalidCustom),
+        ([("custom", "[" * 5000)], InvalidCustom),
+        ([("custom", '{"a":' * 2000)], InvalidCustom),
     ],
 )
 def test_parse_criteria_rejects(pairs: list[tuple[str, str]], error: type[Exception]) -> None:
@@ -67,6 +69,13 @@ def test_restricted_to_drops_other_keys() -> None:
     criteria = query.Criteria(email="e", custom={"plan": "x", "secret": "y", "$where": "1"})
     assert criteria.restricted_to({"plan"}) == query.Criteria(email="e", custom={"plan": "x"})
     assert query.Criteria(custom={"secret": "y"}).restricted_to({"plan"}).is_empty
+
+
+def test_a_lone_surrogate_in_a_custom_value_can_never_match() -> None:
+    criteria = query.parse_criteria([("custom", '{"plan":"a\\ud800"}')])
+    assert criteria == query.Criteria(custom={"plan": "a\ud800"})
+    assert not criteria.can_match
+    assert query.Criteria(email="e", custom={"plan": "straße ✓"}).can_match
 
 
 def grams_of(clause: dict[str, Any]) -> list[str]:

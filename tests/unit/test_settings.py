@@ -11,6 +11,7 @@ def test_defaults_and_overrides() -> None:
     settings = Settings.from_env({"MONGO_URL": "mongodb://m/rc", "PORT": "9000", "AUTH_CACHE_TTL": "0.5"})
     assert (settings.mongo_url, settings.port, settings.auth_cache_ttl) == ("mongodb://m/rc", 9000, 0.5)
     assert (settings.es_index, settings.host, settings.workers) == ("contacts", "127.0.0.1", 1)
+    assert Settings.from_env({"MONGO_URL": "m", "KEEPALIVE_TIMEOUT": "5"}).keepalive_timeout == 5.0
 
 
 @pytest.mark.parametrize(
