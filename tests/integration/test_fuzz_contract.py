@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from pymongo.asynchronous.database import AsyncDatabase
 from schemathesis import GenerationMode, checks
 
-from indexer import schema
+from indexer import specs
 from tests import factories
 from tests.integration.conftest import Indexer
 
@@ -59,7 +59,7 @@ async def seed(database: AsyncDatabase[dict[str, Any]], index_visitors: Indexer)
     # Short field names too: the fuzzer draws short keys, so some of its custom criteria are searchable.
     for custom_field in ("plan", "address", "0", "a", "A"):
         await factories.define_custom_field(database, custom_field)
-    await database[schema.VISITORS_COLLECTION].insert_many(
+    await database[specs.VISITORS.collection].insert_many(
         [
             factories.visitor(visitorEmails=[{"address": "a@b.c"}], livechatData={"plan": "gold", "address": "x st"}),
             factories.visitor(phone=[{"phoneNumber": "+1"}], livechatData={"plan": "0", "a": "0", "0": "0"}),
