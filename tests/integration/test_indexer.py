@@ -46,7 +46,7 @@ def now() -> dt.datetime:
 
 
 def past_visitor(**fields: Any) -> dict[str, Any]:
-    """A visitor last written long ago (the factory's dates reach into the future, which the poller re-reads)."""
+    """A visitor last written long ago, outside the poller's overlap window (its re-reads do not count as writes)."""
     return factories.visitor(**{"_updatedAt": factories.moment(3), **fields})
 
 

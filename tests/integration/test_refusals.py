@@ -106,7 +106,6 @@ async def test_verify_repair_dead_letters_what_it_cannot_write_and_retries_it_on
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
     visitors = database[specs.VISITORS.collection]
-    # Last written long ago: the factory's dates reach past today, and a later write must carry a newer version.
     target = factories.visitor(_updatedAt=factories.moment(3))
     await visitors.insert_many([factories.visitor(_updatedAt=factories.moment(3)) for _ in range(10)] + [target])
     assert (await backfill.index_once(database, es, specs.VISITORS.with_alias(alias), 500)).refused == 0
