@@ -11,7 +11,7 @@ from typing import Any, Final
 from bson import Timestamp
 
 from indexer import transform
-from indexer.checkpoint import Position
+from indexer.checkpoint import UNSET, Position
 from indexer.specs import Spec
 
 # Change-stream operation types that describe a write of a document.
@@ -79,6 +79,18 @@ def event_millis(event: Mapping[str, Any]) -> int:
     return max(candidates)
 
 
+def event_moment(event: Mapping[str, Any]) -> dt.datetime | None:
+    """When a change-stream event happened, rounded down (naive UTC): once it is written, every change made before
+    this moment is. `wallTime` has milliseconds, `clusterTime` seconds."""
+    wall = event.get("wallTime")
+    if isinstance(wall, dt.datetime):
+        return wall.astimezone(dt.UTC).replace(tzinfo=None) if wall.tzinfo else wall
+    cluster = event.get("clusterTime")
+    if isinstance(cluster, Timestamp):
+        return dt.datetime(1970, 1, 1) + dt.timedelta(seconds=cluster.time)
+    return None
+
+
 def from_change_event(spec: Spec, event: Mapping[str, Any]) -> Change | StreamInvalidated | None:
     """The change record of one change-stream event on the spec's collection; None for events to skip."""
     operation = event.get("operationType")
@@ -87,7 +99,8 @@ def from_change_event(spec: Spec, event: Mapping[str, Any]) -> Change | StreamIn
     key = event.get("documentKey")
     if not isinstance(key, Mapping) or "_id" not in key:
         return None
-    position = Position(resume_token=event.get("_id"))
+    moment = event_moment(event)
+    position = Position(resume_token=event.get("_id"), synced_at=UNSET if moment is None else moment)
     if operation == "delete":
         return Change(Op.DELETE, key["_id"], event_millis(event), position)
     if operation not in _WRITE_EVENTS:

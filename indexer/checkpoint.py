@@ -23,12 +23,14 @@ UNSET: Final[Any] = object()
 @dataclass(frozen=True, slots=True)
 class Position:
     """What the checkpoint records once a change is written: the backfill's last `_id`, the poller's two cursors
-    (ms), or the change stream's resume token. Fields left UNSET do not move."""
+    (ms), or the change stream's resume token and the time of its event (every change before it is written).
+    Fields left UNSET do not move."""
 
     backfill_after: Any = UNSET
     poll_updated_at: Any = UNSET
     poll_trash_at: Any = UNSET
     resume_token: Any = UNSET
+    synced_at: Any = UNSET
 
     def merged(self, newer: Position) -> Position:
         """This position moved on by `newer` (positions are acknowledged in order)."""
@@ -97,7 +99,7 @@ class Checkpoint:
     def advanced(self, position: Position) -> Checkpoint:
         moved: dict[str, Any] = {
             name: value
-            for name in ("backfill_after", "poll_updated_at", "poll_trash_at", "resume_token")
+            for name in ("backfill_after", "poll_updated_at", "poll_trash_at", "resume_token", "synced_at")
             if (value := getattr(position, name)) is not UNSET
         }
         return dataclasses.replace(self, **moved) if moved else self

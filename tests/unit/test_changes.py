@@ -54,7 +54,7 @@ DROP = {**INVALIDATE, "operationType": "drop", "ns": {"db": "rocketchat", "coll"
 @pytest.mark.parametrize("event", [INSERT, UPDATE, REPLACE], ids=["insert", "update", "replace"])
 def test_a_write_event_with_its_document_is_an_upsert_at_the_documents_version(event: dict[str, Any]) -> None:
     change = changes.from_change_event(VISITORS, event)
-    assert change == Change(Op.UPSERT, "v1", UPDATED_MS, Position(resume_token=TOKEN))
+    assert change == Change(Op.UPSERT, "v1", UPDATED_MS, Position(resume_token=TOKEN, synced_at=WALL))
     assert change.document == transform.to_index_document(VISITOR)  # built by the reader, sent by the writer
 
 
@@ -64,7 +64,7 @@ def test_a_write_event_without_its_document_asks_for_a_lookup(event: dict[str, A
     assert isinstance(change, Change)
     assert change.op is Op.LOOKUP
     assert change.source_id == "v1"
-    assert change.position == Position(resume_token=TOKEN)
+    assert change.position == Position(resume_token=TOKEN, synced_at=WALL)
 
 
 def test_a_delete_event_beats_every_write_made_before_it() -> None:
@@ -236,3 +236,14 @@ async def test_reconciliation_finds_what_only_the_index_has(
 def test_errors_that_mean_the_change_history_is_lost(code: int | None, details: dict[str, Any], lost: bool) -> None:
     """As MongoDB reports them (codes and names from its error_codes.yml), on `watch` or on a later `getMore`."""
     assert source.is_history_lost(OperationFailure("error", code, details)) is lost
+
+
+def test_an_event_marks_the_moment_before_which_everything_is_written() -> None:
+    assert changes.event_moment(INSERT) == WALL  # wallTime, to the millisecond
+    assert changes.event_moment({"clusterTime": CLUSTER}) == dt.datetime(2024, 5, 2, 10, 31, 40)  # rounded down
+    assert changes.event_moment({"wallTime": WALL.replace(tzinfo=dt.UTC)}) == WALL
+    assert changes.event_moment({}) is None
+    without_time = changes.from_change_event(
+        VISITORS, {key: value for key, value in DELETE.items() if "Time" not in key}
+    )
+    assert isinstance(without_time, Change) and without_time.position == Position(resume_token=TOKEN)
