@@ -4,11 +4,13 @@ during sync, and the freshness of polling (Mongo write → searchable) at the si
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import random
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -148,16 +150,27 @@ class OwnStack:
         _stack("up", self.environment)
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different TCP ports on 127.0.0.1 that nothing listens on now (fixed ones collide with the stacks
+    of other runs on the same machine)."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+
+
 @pytest.fixture
 def own_stack() -> Iterator[OwnStack]:
     """A separate Elasticsearch (never stop the shared one), from the same cached download."""
     directory = tempfile.mkdtemp(prefix="contact-search-outage-")
+    es_port, mongo_port, stream_port = free_ports(3)
     os.chmod(directory, 0o755)
     environment = {
         **os.environ,
-        "ES_PORT": os.environ.get("OUTAGE_ES_PORT", "9297"),
-        "MONGO_PORT": os.environ.get("OUTAGE_MONGO_PORT", "27097"),
-        "MONGO_STREAM_PORT": os.environ.get("OUTAGE_MONGO_STREAM_PORT", "27098"),
+        "ES_PORT": os.environ.get("OUTAGE_ES_PORT") or str(es_port),
+        "MONGO_PORT": os.environ.get("OUTAGE_MONGO_PORT") or str(mongo_port),
+        "MONGO_STREAM_PORT": os.environ.get("OUTAGE_MONGO_STREAM_PORT") or str(stream_port),
         "CONTACT_SEARCH_STACK_DIR": directory,
         "ES_START_TIMEOUT": "300",
     }
@@ -260,8 +273,24 @@ async def test_polling_freshness_from_mongo_write_to_searchable(
     settings = worker_settings(services, mongo_url, alias, batch_size=500, poll_interval=0.5, overlap_window=5.0)
     latencies: list[float] = []
     rng = random.Random(9)
-    async with running(settings, database, es):
-        await eventually(lambda: _synced_after_backfill(database, alias), within=STUCK_AFTER, interval=1.0)
+    async with running(settings, database, es) as worker:
+
+        async def backfilled() -> bool:
+            if worker.task.done():  # the wait below would only end at STUCK_AFTER
+                raise AssertionError("the worker stopped before its backfill was done") from (
+                    None if worker.task.cancelled() else worker.task.exception()
+                )
+            return await _synced_after_backfill(database, alias)
+
+        try:
+            await eventually(backfilled, within=STUCK_AFTER, interval=1.0)
+        except AssertionError as error:
+            # Say where it stood: a one-in-many failure here is only worth something with the worker's state.
+            metrics = worker.metrics
+            raise AssertionError(
+                f"{error}; phase {metrics.phase}, leader {metrics.leader}, indexed {metrics.indexed}, "
+                f"retried {metrics.retried}, checkpoint {await checkpoint_of(database, alias)}"
+            ) from error
         ids = [visitor["_id"] async for visitor in visitors.find({"disabled": {"$ne": True}}, {"_id": 1}).limit(200)]
         for sample in range(int(os.environ.get("FRESHNESS_SAMPLES", "50"))):
             target = rng.choice(ids)
