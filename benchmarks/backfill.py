@@ -34,8 +34,10 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.lookup import free_port, make_visitor
-from indexer import schema, sink, source, transform
-from indexer.checkpoint import CHECKPOINTS_COLLECTION
+from indexer import indices, source, specs, transform
+from indexer.changes import upsert
+from indexer.lease import CHECKPOINTS_COLLECTION
+from indexer.writer import batch_actions
 
 RESULTS = Path(__file__).parent / "results" / "backfill.json"
 METEOR_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
@@ -69,8 +71,8 @@ def with_database(mongo_url: str, database: str) -> str:
 
 async def generate(database: AsyncDatabase[dict[str, Any]], count: int, seed: int) -> float | None:
     """Fill the visitor collection with `count` visitors; returns seconds taken, None when reused."""
-    collection = database[schema.VISITORS_COLLECTION]
-    if await source.estimated_visitors(database) == count:
+    collection = database[specs.VISITORS.collection]
+    if await source.estimated_count(database, specs.VISITORS) == count:
         return None
     await collection.drop()
     rng = random.Random(seed)
@@ -86,7 +88,7 @@ async def generate(database: AsyncDatabase[dict[str, Any]], count: int, seed: in
 async def measure_read(database: AsyncDatabase[dict[str, Any]], batch_size: int) -> tuple[int, float]:
     started = time.perf_counter()
     count = 0
-    cursor = database[schema.VISITORS_COLLECTION].find({}, batch_size=batch_size).sort("_id", 1)
+    cursor = database[specs.VISITORS.collection].find({}, batch_size=batch_size).sort("_id", 1)
     async with cursor:
         async for _ in cursor:
             count += 1
@@ -97,8 +99,10 @@ async def measure_bulk(
     database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str, batch_size: int
 ) -> tuple[int, float]:
     """Bulk-index prepared documents alone: transformed before the clock starts, no MongoDB reads while it runs."""
-    index = await sink.ensure_index(es, alias)
-    prepared = [sink.index_action(index, visitor) async for visitor in database[schema.VISITORS_COLLECTION].find({})]
+    index, _ = await indices.ensure_alias(es, specs.VISITORS.with_alias(alias))
+    prepared = batch_actions(
+        [upsert(specs.VISITORS, visitor) async for visitor in database[specs.VISITORS.collection].find({})], [index]
+    )
     started = time.perf_counter()
     count = 0
     async for ok, _ in async_streaming_bulk(es, prepared, chunk_size=batch_size, raise_on_error=False):
@@ -113,8 +117,10 @@ async def measure_together(
 ) -> dict[str, float]:
     """Both ceilings at once, as the indexer needs them: one read pass while bulk requests of prepared documents
     run beside it for as long as the read takes. On a small machine the two servers share the CPUs."""
-    index = await sink.ensure_index(es, alias)
-    prepared = [sink.index_action(index, visitor) async for visitor in database[schema.VISITORS_COLLECTION].find({})]
+    index, _ = await indices.ensure_alias(es, specs.VISITORS.with_alias(alias))
+    prepared = batch_actions(
+        [upsert(specs.VISITORS, visitor) async for visitor in database[specs.VISITORS.collection].find({})], [index]
+    )
     reading = asyncio.create_task(measure_read(database, batch_size))
     bulked = 0
     started = time.perf_counter()
@@ -192,7 +198,7 @@ async def measure_indexer(
     if backfill.get("done") is not True:
         raise RuntimeError("the indexer left its backfill unfinished")
     seconds = (backfill["finished_at"] - backfill["started_at"]).total_seconds()
-    count = await source.estimated_visitors(database)
+    count = await source.estimated_count(database, specs.VISITORS)
     # RSS along the pass (the rate is steady, so time stands for progress): flat means no growth with size.
     along = {
         f"{quarter * 25}%": samples[min(len(samples) - 1, len(samples) * quarter // 4)] / 1024

@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -33,8 +33,11 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
-from indexer import schema, sink
-from service import contacts, query
+from indexer import indices, specs
+from indexer.changes import Change, upsert
+from indexer.metrics import Metrics
+from indexer.writer import Writer
+from service import contacts, query, rocketchat
 from service.auth import hashed_token
 
 RESULTS = Path(__file__).parent / "results" / "lookup.json"
@@ -80,19 +83,28 @@ def make_visitor(number: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-async def build_index(es: AsyncElasticsearch, alias: str, visitors: int, seed: int) -> float:
-    """Indexes the generated visitors through the indexer's transform and sink; returns seconds taken."""
+async def build_index(
+    es: AsyncElasticsearch, mongo_url: str, database_name: str, alias: str, visitors: int, seed: int
+) -> float:
+    """Indexes the generated visitors through the indexer's transform and writer; returns seconds taken."""
     started = time.perf_counter()
-    index = await sink.ensure_index(es, alias)
+    spec = specs.VISITORS.with_alias(alias)
+    index, _ = await indices.ensure_alias(es, spec)
     await es.indices.put_settings(index=index, settings={"index": {"refresh_interval": "-1"}})
     rng = random.Random(seed)
-
-    async def actions() -> AsyncIterator[dict[str, Any]]:
+    metrics = Metrics()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)  # the writer keeps dead letters there
+    try:
+        writer = Writer(es, client[database_name], spec, metrics, asyncio.Event())
+        batch: list[Change] = []
         for number in range(visitors):
-            yield sink.index_action(index, make_visitor(number, rng))
-
-    settled, rejected = await sink.write(es, actions(), chunk_size=2000)
-    assert not rejected and settled == visitors, (settled, rejected[:3])
+            batch.append(upsert(spec, make_visitor(number, rng)))
+            if len(batch) == 2000 or number == visitors - 1:
+                await writer.write(batch)
+                batch = []
+    finally:
+        await client.close()
+    assert metrics.failed == 0 and metrics.indexed == visitors, (metrics.indexed, metrics.failed)
     await es.indices.put_settings(index=index, settings={"index": {"refresh_interval": "1s"}})
     await es.indices.refresh(index=index)
     await es.indices.forcemerge(index=index, max_num_segments=1)
@@ -133,10 +145,10 @@ async def seed_mongo(mongo_url: str, database_name: str) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
     try:
         database = client[database_name]
-        await database[schema.PERMISSIONS_COLLECTION].replace_one(
+        await database[rocketchat.PERMISSIONS_COLLECTION].replace_one(
             {"_id": "view-l-room"}, {"_id": "view-l-room", "roles": ["livechat-agent"]}, upsert=True
         )
-        await database[schema.USERS_COLLECTION].replace_one(
+        await database[rocketchat.USERS_COLLECTION].replace_one(
             {"_id": "bench-agent"},
             {
                 "_id": "bench-agent",
@@ -147,7 +159,7 @@ async def seed_mongo(mongo_url: str, database_name: str) -> None:
             upsert=True,
         )
         for field in ("address", "plan", "company", "customerId"):
-            await database[schema.CUSTOM_FIELDS_COLLECTION].replace_one(
+            await database[rocketchat.CUSTOM_FIELDS_COLLECTION].replace_one(
                 {"_id": field}, {"_id": field, "scope": "visitor", "searchable": True}, upsert=True
             )
     finally:
@@ -215,13 +227,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     es = AsyncElasticsearch(es_url, request_timeout=120, serializer=OrjsonSerializer())
     report: dict[str, Any] = {"visitors": args.visitors, "concurrency": args.concurrency, "kinds": {}}
     try:
-        existing = await sink.current_index(es, alias)
+        existing = await indices.current_index(es, alias)
         count = (await es.count(index=alias))["count"] if existing else 0
         if count != args.visitors or args.rebuild:
             if existing:
                 await es.indices.delete(index=existing)
             print(f"indexing {args.visitors} visitors ...", file=sys.stderr)
-            report["index_seconds"] = round(await build_index(es, alias, args.visitors, args.seed), 1)
+            report["index_seconds"] = round(
+                await build_index(es, mongo_url, database_name, alias, args.visitors, args.seed), 1
+            )
         await seed_mongo(mongo_url, database_name)
         kinds = lookups(args.visitors, args.requests, args.seed)
 

@@ -26,10 +26,12 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common import logs
-from indexer import metrics, pipeline
+from indexer import backfill, metrics, specs
 from indexer.progress import Progress
 from indexer.settings import Settings
-from indexer.worker import ProgressFactory, Worker
+from indexer.specs import Spec
+from indexer.sync import ProgressFactory
+from indexer.worker import Worker
 from indexer.writer import Stopped
 
 log = logging.getLogger("indexer")
@@ -67,10 +69,17 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def visitors(settings: Settings) -> Spec:
+    """The synced collection: Rocket.Chat's visitors, served through the alias ES_INDEX."""
+    return specs.VISITORS.with_alias(settings.es_index)
+
+
 async def _once(settings: Settings) -> int:
+    """Exit 1 when Elasticsearch refused any document (they are dead-lettered, with the reason)."""
     async with clients(settings) as (database, es):
-        await pipeline.backfill_once(database, es, settings.es_index, settings.batch_size)
-    return 0
+        summary = await backfill.index_once(database, es, visitors(settings), settings.batch_size, settings.queue_depth)
+    print(summary.line(settings.es_index))  # noqa: T201 (the command's summary)
+    return 1 if summary.refused else 0
 
 
 async def _run(settings: Settings, show_progress: bool) -> int:
@@ -79,6 +88,7 @@ async def _run(settings: Settings, show_progress: bool) -> int:
     async with clients(settings) as (database, es), metrics.serve(state, settings.metrics_port):
         worker = Worker(
             settings,
+            visitors(settings),
             database,
             es,
             holder=holder_id(),
@@ -97,21 +107,24 @@ async def _reindex(settings: Settings, show_progress: bool) -> int:
     stop = stop_on_signals()
     async with clients(settings) as (database, es):
         try:
-            new = await reindex.reindex(settings, database, es, stop=stop, progress=progress_factory(show_progress))
+            rebuilt = await reindex.reindex(
+                settings, visitors(settings), database, es, stop=stop, progress=progress_factory(show_progress)
+            )
         except reindex.ReindexFailed as error:
             log.error("reindex failed: %s", error)
             return 1
         except Stopped:
             log.warning("reindex interrupted; the old index still serves")
             return 1
-    log.info("reindex done: %s", new)
-    return 0
+    log.info("reindex done: %s (%d documents refused, dead-lettered)", rebuilt.index, rebuilt.refused)
+    print(f"{settings.es_index}: now {rebuilt.index}; {rebuilt.refused} refused (dead-lettered)")  # noqa: T201
+    return 1 if rebuilt.refused else 0
 
 
 async def _verify(settings: Settings, repair: bool) -> int:
     from indexer import verify  # built separately; imported only when asked for
 
-    return await verify.main_async(settings, repair)
+    return await verify.main_async(settings, visitors(settings), repair)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,180 +1,166 @@
-"""The indexer's own state in MongoDB: one document per alias holding the writer's lease, the sync position and a
-reindex in progress, plus the dead letters.
+"""How far the sync of one alias has come, typed, and its fenced save; plus a `reindex` request beside it.
 
-The lease and the checkpoint share a document so that saving a checkpoint is fenced by the lease in one atomic
-single-document update (the test server has no transactions).
+The checkpoint shares its document with the lease (see `lease`), so that a deposed leader's save matches nothing.
+The reindex request lives in a document of its own: the `reindex` command and the worker write it, never the
+document the worker saves all the time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
-from pymongo import ReturnDocument
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.asynchronous.collection import AsyncCollection
 
-CHECKPOINTS_COLLECTION: Final = "contact_search_checkpoints"
-DEAD_LETTERS_COLLECTION: Final = "contact_search_dead_letters"
-# A leader stops writing this long before its lease expires for the others, to absorb clock skew.
-SAFETY_MARGIN: Final = 0.25
+from indexer.lease import Lease, LeaseLost, utcnow
 
-log = logging.getLogger(__name__)
+UNSET: Final[Any] = object()
 
 
-class LeaseLost(Exception):
-    """Another process holds the lease now: stop writing."""
+@dataclass(frozen=True, slots=True)
+class Position:
+    """What the checkpoint records once a change is written: the backfill's last `_id`, the poller's two cursors
+    (ms), or the change stream's resume token. Fields left UNSET do not move."""
+
+    backfill_after: Any = UNSET
+    poll_updated_at: Any = UNSET
+    poll_trash_at: Any = UNSET
+    resume_token: Any = UNSET
+
+    def merged(self, newer: Position) -> Position:
+        """This position moved on by `newer` (positions are acknowledged in order)."""
+        moved = {
+            field.name: getattr(newer, field.name)
+            for field in dataclasses.fields(newer)
+            if getattr(newer, field.name) is not UNSET
+        }
+        return dataclasses.replace(self, **moved)
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, field.name) is not UNSET for field in dataclasses.fields(self))
 
 
-def utcnow() -> dt.datetime:
-    """Naive UTC with millisecond precision, as MongoDB stores dates."""
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+@dataclass(frozen=True)
+class Checkpoint:
+    """The sync state of one alias. `backfill_done` is None before any backfill started."""
+
+    backfill_done: bool | None = None
+    backfill_after: Any = None
+    # A backfill that replaces a lost change history: reconcile once it is done.
+    backfill_reconcile: bool = False
+    backfill_started_at: dt.datetime | None = None
+    backfill_finished_at: dt.datetime | None = None
+    resume_token: Mapping[str, Any] | None = None
+    poll_updated_at: int | None = None
+    poll_trash_at: int | None = None
+    # When the last poll or idle stream read began: every change before it is written.
+    synced_at: dt.datetime | None = None
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Checkpoint:
+        backfill = document.get("backfill") or {}
+        stream = document.get("stream") or {}
+        poll = document.get("poll") or {}
+        return cls(
+            backfill_done=backfill.get("done"),
+            backfill_after=backfill.get("after"),
+            backfill_reconcile=bool(backfill.get("reconcile")),
+            backfill_started_at=backfill.get("started_at"),
+            backfill_finished_at=backfill.get("finished_at"),
+            resume_token=stream.get("resume_token"),
+            poll_updated_at=_int_or_none(poll.get("updated_at")),
+            poll_trash_at=_int_or_none(poll.get("trash_at")),
+            synced_at=document.get("synced_at"),
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        """The fields of the shared document this state owns (the lease is not among them)."""
+        backfill: dict[str, Any] = {"after": self.backfill_after, "reconcile": self.backfill_reconcile}
+        for key, value in (
+            ("done", self.backfill_done),
+            ("started_at", self.backfill_started_at),
+            ("finished_at", self.backfill_finished_at),
+        ):
+            if value is not None:
+                backfill[key] = value
+        stream = {} if self.resume_token is None else {"resume_token": self.resume_token}
+        poll = {
+            key: value
+            for key, value in (("updated_at", self.poll_updated_at), ("trash_at", self.poll_trash_at))
+            if value is not None
+        }
+        return {"backfill": backfill, "stream": stream, "poll": poll, "synced_at": self.synced_at}
+
+    def advanced(self, position: Position) -> Checkpoint:
+        moved: dict[str, Any] = {
+            name: value
+            for name in ("backfill_after", "poll_updated_at", "poll_trash_at", "resume_token")
+            if (value := getattr(position, name)) is not UNSET
+        }
+        return dataclasses.replace(self, **moved) if moved else self
+
+    def replace(self, **changes: Any) -> Checkpoint:
+        return dataclasses.replace(self, **changes)
 
 
-def next_alias(alias: str) -> str:
-    """The alias through which a reindex in progress receives the worker's writes."""
-    return f"{alias}-next"
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class CheckpointStore:
-    """The lease and checkpoint document of one alias, as seen by one process (`holder`)."""
+    """Loads and saves the checkpoint of the lease's alias; a save is fenced by the lease."""
 
-    def __init__(
-        self,
-        database: AsyncDatabase[dict[str, Any]],
-        alias: str,
-        holder: str,
-        lease_ttl: float,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.alias = alias
-        self.holder = holder
-        self.lease_ttl = lease_ttl
-        self.token = 0
-        self._collection = database[CHECKPOINTS_COLLECTION]
-        self._monotonic = monotonic
-        self._valid_until = 0.0
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
 
-    # The lease.
+    async def load(self) -> Checkpoint:
+        return Checkpoint.from_document(await self.lease.collection.find_one({"_id": self.lease.alias}) or {})
 
-    def is_leader(self) -> bool:
-        """Whether this process may write now: its last renewal is recent enough."""
-        return self.token > 0 and self._monotonic() < self._valid_until
-
-    def _renewed(self, started: float) -> None:
-        self._valid_until = started + self.lease_ttl * (1 - SAFETY_MARGIN)
-
-    async def try_acquire(self) -> bool:
-        """Take the lease if it is free or expired; each acquisition gets a new, larger fencing token."""
-        started = self._monotonic()
-        now = utcnow()
-        free = {
-            "$or": [{"lease.expires_at": {"$lt": now}}, {"lease": {"$exists": False}}, {"lease.holder": self.holder}]
-        }
-        try:
-            found = await self._collection.find_one_and_update(
-                {"_id": self.alias, **free},
-                {
-                    "$set": {
-                        "lease.holder": self.holder,
-                        "lease.expires_at": now + dt.timedelta(seconds=self.lease_ttl),
-                        "lease.acquired_at": now,
-                    },
-                    "$inc": {"lease.token": 1},
-                },
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
+    async def save(self, checkpoint: Checkpoint) -> None:
+        """Record `checkpoint` if this process still holds the lease; raises LeaseLost when the lease moved."""
+        async with self.lease.updating:
+            saved = await self.lease.collection.update_one(
+                self.lease.fence,
+                {"$set": {**checkpoint.to_document(), "saved_at": utcnow()}},
             )
-        except DuplicateKeyError:  # the document exists and its lease is held: the upsert collided
-            return False
-        if found is None or found.get("lease", {}).get("holder") != self.holder:
-            return False
-        self.token = int(found["lease"]["token"])
-        self._renewed(started)
-        return True
+        if saved.matched_count == 0:
+            self.lease.lost()
+            raise LeaseLost(f"lease of {self.lease.alias} taken over")
 
-    async def renew(self) -> bool:
-        """Extend the lease; False when it was taken over (then this process must stop writing)."""
-        started = self._monotonic()
-        now = utcnow()
-        result = await self._collection.update_one(
-            {"_id": self.alias, "lease.holder": self.holder, "lease.token": self.token},
-            {"$set": {"lease.expires_at": now + dt.timedelta(seconds=self.lease_ttl)}},
-        )
-        if result.matched_count == 0:
-            self._valid_until = 0.0
-            return False
-        self._renewed(started)
-        return True
 
-    async def release(self) -> None:
-        """Let a follower take over at once instead of waiting for the expiry."""
-        if self.token <= 0:
-            return
-        await self._collection.update_one(
-            {"_id": self.alias, "lease.holder": self.holder, "lease.token": self.token},
-            {"$set": {"lease.expires_at": utcnow() - dt.timedelta(seconds=1)}},
-        )
-        self._valid_until = 0.0
+@dataclass(frozen=True)
+class ReindexRequest:
+    """A reindex building `index`: the worker writes to it too once it acknowledged with its fencing token."""
 
-    # The checkpoint.
+    index: str
+    ack_token: int | None = None
 
-    async def load(self) -> dict[str, Any]:
-        return await self._collection.find_one({"_id": self.alias}) or {"_id": self.alias}
 
-    async def save(self, fields: Mapping[str, Any], unset: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Record `fields` (dotted paths) if this process still holds the lease; returns the whole document.
+class ReindexRequests:
+    """The one reindex request of an alias (written by `reindex`, acknowledged by the worker)."""
 
-        Raises LeaseLost when the lease moved: the fencing token makes a deposed leader's save a no-op.
-        """
-        update: dict[str, Any] = {"$set": {**fields, "saved_at": utcnow()}}
-        if unset:
-            update["$unset"] = dict.fromkeys(unset, "")
-        saved = await self._collection.find_one_and_update(
-            {"_id": self.alias, "lease.holder": self.holder, "lease.token": self.token},
-            update,
-            return_document=ReturnDocument.AFTER,
-        )
-        if saved is None:
-            self._valid_until = 0.0
-            raise LeaseLost(f"lease of {self.alias} taken over")
-        return saved
+    def __init__(self, lease_collection: AsyncCollection[dict[str, Any]], alias: str) -> None:
+        self._collection = lease_collection
+        self._id = f"{alias}:reindex"
 
-    # A reindex in progress (written by `reindex`, acknowledged by the worker).
+    async def load(self) -> ReindexRequest | None:
+        found = await self._collection.find_one({"_id": self._id})
+        if not found or not found.get("index"):
+            return None
+        token = found.get("ack_token")
+        return ReindexRequest(str(found["index"]), int(token) if token is not None else None)
 
-    async def request_reindex(self, index: str) -> None:
-        await self._collection.update_one(
-            {"_id": self.alias},
-            {"$set": {"reindex": {"index": index, "requested_at": utcnow(), "ack_token": None}}},
-            upsert=True,
+    async def request(self, index: str) -> None:
+        await self._collection.replace_one(
+            {"_id": self._id}, {"index": index, "requested_at": utcnow(), "ack_token": None}, upsert=True
         )
 
-    async def acknowledge_reindex(self, index: str) -> bool:
-        result = await self._collection.update_one(
-            {"_id": self.alias, "lease.holder": self.holder, "lease.token": self.token, "reindex.index": index},
-            {"$set": {"reindex.ack_token": self.token}},
-        )
-        return result.matched_count > 0
+    async def acknowledge(self, index: str, token: int) -> bool:
+        result = await self._collection.update_one({"_id": self._id, "index": index}, {"$set": {"ack_token": token}})
+        return bool(result.matched_count > 0)
 
-    async def finish_reindex(self, index: str) -> None:
-        await self._collection.update_one({"_id": self.alias, "reindex.index": index}, {"$unset": {"reindex": ""}})
-
-
-async def dead_letter(
-    database: AsyncDatabase[dict[str, Any]], alias: str, document_id: str, version: int, reason: Mapping[str, Any]
-) -> None:
-    """Keep a visitor Elasticsearch refused, with why, so that it can be fixed and replayed; one entry per visitor."""
-    now = utcnow()
-    await database[DEAD_LETTERS_COLLECTION].update_one(
-        {"_id": f"{alias}:{document_id}"},
-        {
-            "$set": {"alias": alias, "document_id": document_id, "version": version, "reason": dict(reason), "at": now},
-            "$inc": {"attempts": 1},
-            "$setOnInsert": {"first_at": now},
-        },
-        upsert=True,
-    )
+    async def finish(self, index: str) -> None:
+        await self._collection.delete_one({"_id": self._id, "index": index})

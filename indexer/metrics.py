@@ -37,6 +37,12 @@ class Metrics:
         """The worker made progress (a batch written, a poll done, a lease attempt made)."""
         self._last_beat = self.monotonic()
 
+    def count_settled(self, op: str) -> None:
+        if op == "delete":
+            self.deleted += 1
+        else:
+            self.indexed += 1
+
     def checkpointed(self) -> None:
         self.last_checkpoint_at = time.time()
         self.beat()

@@ -7,20 +7,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from elasticsearch import AsyncElasticsearch
-from pymongo.asynchronous.database import AsyncDatabase
-
-from indexer import sink, source
-from indexer.changes import AckTracker, Change
+from indexer.changes import Change
+from indexer.checkpoint import Position
 
 log = logging.getLogger(__name__)
 
 # A record of None from the reader means "flush what you have": the stream went idle.
 ChangeFeed = AsyncIterator[Change | None]
-OnAck = Callable[[dict[str, Any], int], Awaitable[None]]
+OnAck = Callable[[Position, int], Awaitable[None]]
 
 
 T = TypeVar("T")
@@ -64,36 +62,70 @@ class SaveBehind:
     crash repeats at most `interval` of work, and the versioned writes make that repetition harmless.
     """
 
-    def __init__(self, save: Callable[[dict[str, Any]], Awaitable[Any]], interval: float) -> None:
+    def __init__(self, save: Callable[[Position], Awaitable[Any]], interval: float) -> None:
         self._save = save
         self._interval = interval
-        self._pending: dict[str, Any] = {}
+        self._pending = Position()
         self._saved_at = float("-inf")
         self._saving = asyncio.Lock()  # the writer's acknowledgements and an idle reader may both save
 
-    async def offer(self, position: dict[str, Any]) -> None:
-        self._pending.update(position)
+    async def offer(self, position: Position) -> None:
+        self._pending = self._pending.merged(position)
         if time.monotonic() - self._saved_at >= self._interval:
             await self.flush()
 
     async def flush(self) -> None:
         async with self._saving:
             if self._pending:
-                position, self._pending = self._pending, {}
+                position, self._pending = self._pending, Position()
                 self._saved_at = time.monotonic()
                 await self._save(position)
 
 
-class IndexingError(Exception):
-    """Elasticsearch rejected some visitors."""
-
-
-def batch_position(batch: list[Change]) -> dict[str, Any]:
+def batch_position(batch: list[Change]) -> Position:
     """What the checkpoint records once the whole batch is written: the last position of each kind."""
-    position: dict[str, Any] = {}
+    position = Position()
     for change in batch:
-        position.update(change.position)
+        position = position.merged(change.position)
     return position
+
+
+class AckTracker:
+    """Decides how far the checkpoint may move: past a change only once it and every change before it are written.
+
+    Writes may finish out of order (batches in flight together, retried items); the tracker hands out the
+    position of the longest acknowledged prefix.
+    """
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._pending: OrderedDict[int, tuple[bool, Position]] = OrderedDict()
+
+    def begin(self, position: Position) -> int:
+        """Register a batch about to be written; returns its ticket."""
+        ticket = self._next
+        self._next += 1
+        self._pending[ticket] = (False, position)
+        return ticket
+
+    def done(self, ticket: int) -> Position | None:
+        """Mark a batch written; returns what the checkpoint may now record (the positions of the newly
+        acknowledged prefix merged in order), or None when the prefix did not grow."""
+        _, position = self._pending[ticket]
+        self._pending[ticket] = (True, position)
+        reached: Position | None = None
+        while self._pending:
+            first = next(iter(self._pending))
+            acknowledged, first_position = self._pending[first]
+            if not acknowledged:
+                break
+            del self._pending[first]
+            reached = (reached or Position()).merged(first_position)
+        return reached
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
 
 
 async def pump(
@@ -166,22 +198,3 @@ async def pump(
     if failures:
         raise failures[0]
     return written
-
-
-async def backfill_once(
-    database: AsyncDatabase[dict[str, Any]], client: AsyncElasticsearch, alias: str, batch_size: int
-) -> int:
-    """Index every visitor once; returns how many were written. Raises if any was rejected."""
-    index = await sink.ensure_index(client, alias)
-
-    async def actions() -> AsyncIterator[dict[str, Any]]:
-        async for visitor in source.all_visitors(database, batch_size):
-            yield sink.index_action(index, visitor)
-
-    settled, rejected = await sink.write(client, actions(), chunk_size=batch_size)
-    await client.indices.refresh(index=index)
-    if rejected:
-        reasons = sorted({str(item.get(next(iter(item)), {}).get("error", {}).get("type")) for item in rejected})
-        raise IndexingError(f"{len(rejected)} visitors rejected by Elasticsearch: {', '.join(reasons)}")
-    log.info("indexed %d visitors into %s", settled, index)
-    return settled

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from bson import Binary, Decimal128, ObjectId, Regex, Timestamp
 
-from indexer import schema
+from contact_index import schema
 
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
@@ -79,15 +79,6 @@ def document_id(visitor_id: Any) -> str:
 def is_searchable(visitor: Mapping[str, Any]) -> bool:
     """Disabled visitors (Rocket.Chat's soft removal) never match, so they are not in the index."""
     return visitor.get("disabled") is not True
-
-
-def version_of(visitor: Mapping[str, Any]) -> int:
-    """The external version of a visitor write: its `_updatedAt` in ms (Rocket.Chat sets it on every write)."""
-    for field in ("_updatedAt", "ts"):
-        moment = visitor.get(field)
-        if isinstance(moment, dt.datetime):
-            return epoch_millis(moment)
-    return 1
 
 
 def _addresses(entries: Any, key: str) -> list[str]:

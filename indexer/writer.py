@@ -1,21 +1,30 @@
-"""Writes batches of change records to every index that must receive them, until Elasticsearch has acknowledged
-each one: transient failures are retried with backoff, refused documents are dead-lettered, nothing is dropped.
+"""The one bulk path: every write of every entry point (worker, `--once`, reconciliation, `verify --repair`,
+`reindex`) goes through `Writer.write`, with one parser of bulk items and one rule for their outcome:
+
+- acknowledged (2xx), or settled: 409 (the index holds a newer version), 404 on a delete (already gone);
+- retried with backoff: 429, 5xx, a request that never got an answer (connection lost, timeout);
+- refused (any other status): dead-lettered with Elasticsearch's reason, counted as failed, never as written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from elastic_transport import TransportError
 from elasticsearch import AsyncElasticsearch
+from elasticsearch.helpers import async_streaming_bulk
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import changes, checkpoint, sink, source
-from indexer.changes import BulkOutcome, Change, Op
+from indexer import source
+from indexer.changes import Change, Op, upsert
+from indexer.dead_letters import DeadLetters
 from indexer.metrics import Metrics
+from indexer.specs import Spec
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +37,112 @@ class IndexMissing(Exception):
     """The live alias points nowhere (the index was deleted): the worker must recreate it and backfill."""
 
 
-def _index_missing(item: dict[str, Any]) -> bool:
-    result = item.get(next(iter(item), ""), {})
-    error = result.get("error") if isinstance(result, dict) else None
-    return isinstance(error, dict) and error.get("type") == "index_not_found_exception"
+class Outcome(enum.Enum):
+    SETTLED = "settled"  # the index holds this write (or a newer one)
+    RETRY = "retry"  # a transient failure: send it again
+    REFUSED = "refused"  # Elasticsearch refuses this document for good: dead-letter it
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    """One item of a bulk response, `{op: {"_index", "_id", "status", "error", ...}}`, parsed once."""
+
+    op: str
+    status: int | None
+    error: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, item: Mapping[str, Any]) -> BulkItem:
+        op = next(iter(item), "")
+        result = item.get(op)
+        if not isinstance(result, Mapping):
+            return cls(op, None, {"type": "malformed_bulk_item"})
+        status = result.get("status")
+        error = result.get("error")
+        reason = error if isinstance(error, Mapping) else ({"reason": str(error)} if error else {})
+        return cls(op, status if isinstance(status, int) else None, reason)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.status is None:  # the request never reached Elasticsearch (connection lost, timeout)
+            return Outcome.RETRY
+        if self.status < 300 or self.status == 409 or (self.op == "delete" and self.status == 404):
+            return Outcome.SETTLED
+        if self.status == 429 or self.status >= 500:
+            return Outcome.RETRY
+        return Outcome.REFUSED
+
+    @property
+    def index_missing(self) -> bool:
+        return self.error.get("type") == "index_not_found_exception"
+
+    @property
+    def reason(self) -> dict[str, Any]:
+        """What a dead letter keeps of the error (never the document)."""
+        return {key: self.error[key] for key in ("type", "reason", "caused_by") if key in self.error}
+
+
+def backoff_seconds(attempt: int, initial: float = 0.5, ceiling: float = 30.0) -> float:
+    return float(min(ceiling, initial * 2 ** max(0, attempt)))
+
+
+def document_action(index: str, document_id: str, version: int, document: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "_op_type": "index",
+        "_index": index,
+        "_id": document_id,
+        "version": version,
+        "version_type": "external_gte",
+        "_source": document,
+    }
+
+
+def delete_action(index: str, document_id: str, version: int) -> dict[str, Any]:
+    return {
+        "_op_type": "delete",
+        "_index": index,
+        "_id": document_id,
+        "version": version,
+        "version_type": "external_gte",
+    }
+
+
+def batch_actions(batch: Sequence[Change], targets: Sequence[str]) -> list[dict[str, Any]]:
+    """The bulk actions of a batch for each target, in change order (pure)."""
+    actions: list[dict[str, Any]] = []
+    for change in batch:
+        document_id = change.document_id
+        for target in targets:
+            if change.document is None:  # a delete, or a document excluded by the spec
+                actions.append(delete_action(target, document_id, change.version))
+            else:
+                actions.append(document_action(target, document_id, change.version, change.document))
+    return actions
+
+
+async def send(client: AsyncElasticsearch, actions: list[dict[str, Any]], *, require_alias: bool) -> list[BulkItem]:
+    """One bulk request for `actions`; the parsed item of each, in order, without raising.
+
+    A request that fails as a whole (connection lost, timeout) gives every item no status, so they are retried.
+    """
+    items: list[BulkItem] = []
+    try:
+        async for _, item in async_streaming_bulk(
+            client,
+            actions,
+            chunk_size=max(1, len(actions)),
+            raise_on_error=False,
+            raise_on_exception=False,
+            max_retries=0,
+            require_alias=require_alias,
+        ):
+            items.append(BulkItem.parse(item))
+    except TransportError as error:  # ApiErrors are turned into items by the helper; these are not
+        log.warning("bulk request failed: %s", type(error).__name__)
+        return [
+            BulkItem(str(action.get("_op_type", "index")), None, {"type": type(error).__name__}) for action in actions
+        ]
+    return items
 
 
 @dataclass
@@ -45,84 +156,82 @@ class Targets:
         return [self.alias] if self.next_alias is None else [self.alias, self.next_alias]
 
 
-def batch_actions(batch: Sequence[Change], targets: Sequence[str]) -> list[dict[str, Any]]:
-    """The bulk actions of a batch for each target, in change order (pure)."""
-    actions: list[dict[str, Any]] = []
-    for change in batch:
-        document_id = change.document_id
-        for target in targets:
-            if change.document is None:  # a delete, or a visitor that is disabled
-                actions.append(sink.delete_action(target, document_id, change.version))
-            else:
-                actions.append(sink.document_action(target, document_id, change.version, change.document))
-    return actions
-
-
 class Writer:
+    """Writes batches of changes of one spec until each is settled in every target or dead-lettered."""
+
     def __init__(
         self,
         es: AsyncElasticsearch,
         database: AsyncDatabase[dict[str, Any]],
-        alias: str,
+        spec: Spec,
         metrics: Metrics,
         stop: asyncio.Event,
-        may_write: Callable[[], bool] = lambda: True,
+        *,
+        target: str | None = None,
+        may_write: Callable[[], None] = lambda: None,
     ) -> None:
         self.es = es
         self.database = database
-        self.alias = alias
+        self.spec = spec
         self.metrics = metrics
         self.stop = stop
-        self.may_write = may_write
-        self.targets = Targets(alias)
+        self.may_write = may_write  # raises LeaseLost when this process may no longer write
+        self.targets = Targets(target or spec.alias)
+        self.dead_letters = DeadLetters(database, spec.alias)
 
     async def _resolve_lookups(self, batch: Sequence[Change]) -> list[Change]:
-        """Replace LOOKUP records by the visitor's current document; drop those deleted since (their delete
-        event follows in the stream)."""
-        lookups = [change.visitor_id for change in batch if change.op is Op.LOOKUP]
+        """Replace LOOKUP records by the document as it is now; drop those deleted since (their delete event
+        follows in the stream)."""
+        lookups = [change.source_id for change in batch if change.op is Op.LOOKUP]
         if not lookups:
             return list(batch)
-        found = await source.visitors_by_ids(self.database, lookups)
+        found = await source.by_ids(self.database, self.spec, lookups)
         resolved: list[Change] = []
         for change in batch:
             if change.op is not Op.LOOKUP:
                 resolved.append(change)
-            elif (visitor := found.get(change.document_id)) is not None:
-                resolved.append(changes.upsert(visitor, change.position))
+            elif (document := found.get(change.document_id)) is not None:
+                resolved.append(upsert(self.spec, document, change.position))
         return resolved
 
     async def write(self, batch: Sequence[Change]) -> None:
         """Return once every change of `batch` is settled in every target or dead-lettered.
 
-        Raises checkpoint.LeaseLost when this process may no longer write, Stopped on shutdown during retries.
+        Raises LeaseLost when this process may no longer write, Stopped on shutdown during retries, IndexMissing
+        when the live alias has no index.
         """
         batch = await self._resolve_lookups(batch)
         pending = batch_actions(batch, self.targets.all())
+        live = self.targets.alias
         attempt = 0
         while pending:
-            if not self.may_write():
-                raise checkpoint.LeaseLost("lease not renewed in time")
-            results = await sink.bulk_results(self.es, pending, require_alias=True)
+            self.may_write()
+            items = await send(self.es, pending, require_alias=True)
             retry: list[dict[str, Any]] = []
-            for action, item in zip(pending, results, strict=True):
-                if action["_index"] == self.alias and _index_missing(item):
-                    raise IndexMissing(f"alias {self.alias} has no index")
-                outcome = changes.classify(item)
-                if outcome is BulkOutcome.REJECTED and self._is_vanished_next(action, item):
-                    outcome = BulkOutcome.SETTLED  # the reindex finished or was abandoned meanwhile
-                if outcome is BulkOutcome.SETTLED:
-                    if action["_index"] == self.alias:
-                        if action["_op_type"] == "delete":
-                            self.metrics.deleted += 1
-                        else:
-                            self.metrics.indexed += 1
-                elif outcome is BulkOutcome.RETRY:
+            written: list[tuple[str, int]] = []
+            refused: list[tuple[dict[str, Any], BulkItem]] = []
+            for action, item in zip(pending, items, strict=True):
+                outcome = item.outcome
+                if action["_index"] == live and item.index_missing:
+                    raise IndexMissing(f"alias {live} has no index")
+                if outcome is Outcome.REFUSED and action["_index"] != live and item.status == 404:
+                    outcome = Outcome.SETTLED  # the reindex finished or was abandoned meanwhile
+                if outcome is Outcome.SETTLED:
+                    if action["_index"] == live:
+                        self.metrics.count_settled(action["_op_type"])
+                        if item.status is not None and item.status < 300:
+                            written.append((action["_id"], action["version"]))
+                elif outcome is Outcome.RETRY:
                     retry.append(action)
                 else:
-                    await self._dead_letter(action, item)
+                    refused.append((action, item))
+            # Settled first: a refusal by the next index must outlive the same write acknowledged by the live one.
+            await self.dead_letters.settle(written)
+            for action, item in refused:
+                await self._dead_letter(action, item)
             if retry:
                 self.metrics.retried += len(retry)
-                delay = changes.backoff_seconds(attempt)
+                delay = backoff_seconds(attempt)
                 log.warning("%d bulk items failed transiently; retrying in %.1fs", len(retry), delay)
                 attempt += 1
                 try:
@@ -133,16 +242,14 @@ class Writer:
                     raise Stopped("shutdown while Elasticsearch was failing")
             pending = retry
 
-    def _is_vanished_next(self, action: dict[str, Any], item: dict[str, Any]) -> bool:
-        result = item.get(next(iter(item), ""), {})
-        return action["_index"] != self.alias and bool(result.get("status") == 404)
-
-    async def _dead_letter(self, action: dict[str, Any], item: dict[str, Any]) -> None:
-        op = next(iter(item), "")
-        error = item.get(op, {}).get("error")
-        reason = error if isinstance(error, dict) else {"reason": str(error)}
-        reason = {key: reason[key] for key in ("type", "reason", "caused_by") if key in reason}
-        if action["_index"] == self.alias:
+    async def _dead_letter(self, action: dict[str, Any], item: BulkItem) -> None:
+        reason = item.reason
+        if action["_index"] == self.targets.alias:
             self.metrics.failed += 1
-        log.error("Elasticsearch refused visitor %s (%s): dead-lettered", action["_id"], reason.get("type"))
-        await checkpoint.dead_letter(self.database, action["_index"], action["_id"], action["version"], reason)
+        log.error(
+            "Elasticsearch refused document %s of %s (%s): dead-lettered",
+            action["_id"],
+            self.spec.name,
+            reason.get("type"),
+        )
+        await self.dead_letters.add(action["_id"], action["version"], action["_index"], reason)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import schema
+from service import rocketchat
 from service.cache import TtlCache
 from service.errors import Forbidden, Unauthorized
 
@@ -49,8 +49,8 @@ class Authenticator:
     """Resolves `X-User-Id`/`X-Auth-Token` to a caller allowed to search, with short-lived caches."""
 
     def __init__(self, database: AsyncDatabase[dict[str, Any]], ttl: float) -> None:
-        self._users = database[schema.USERS_COLLECTION]
-        self._permissions = database[schema.PERMISSIONS_COLLECTION]
+        self._users = database[rocketchat.USERS_COLLECTION]
+        self._permissions = database[rocketchat.PERMISSIONS_COLLECTION]
         self._callers: TtlCache[tuple[str, str], Caller | None] = TtlCache(ttl)
         self._permitted_roles: TtlCache[str, frozenset[str]] = TtlCache(ttl, max_entries=16)
 

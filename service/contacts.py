@@ -7,8 +7,8 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import schema
-from service import query
+from contact_index import schema
+from service import query, rocketchat
 from service.cache import TtlCache
 
 FIRST_PAGE = 10
@@ -19,7 +19,7 @@ class CustomFieldRegistry:
     """The names of custom fields defined with `scope: "visitor"` and `searchable: true`, refreshed every TTL."""
 
     def __init__(self, database: AsyncDatabase[dict[str, Any]], ttl: float) -> None:
-        self._definitions = database[schema.CUSTOM_FIELDS_COLLECTION]
+        self._definitions = database[rocketchat.CUSTOM_FIELDS_COLLECTION]
         self._cache: TtlCache[str, frozenset[str]] = TtlCache(ttl, max_entries=1)
 
     async def searchable(self) -> frozenset[str]:
@@ -28,7 +28,8 @@ class CustomFieldRegistry:
     async def _load(self) -> frozenset[str]:
         cursor = self._definitions.find({"scope": "visitor", "searchable": True}, projection={"_id": 1})
         names = [definition["_id"] async for definition in cursor]
-        return frozenset(name for name in names if isinstance(name, str) and schema.CUSTOM_FIELD_NAME.fullmatch(name))
+        rule = rocketchat.CUSTOM_FIELD_NAME
+        return frozenset(name for name in names if isinstance(name, str) and rule.fullmatch(name))
 
 
 async def find_contact(client: AsyncElasticsearch, alias: str, criteria: query.Criteria) -> dict[str, Any] | None:

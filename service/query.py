@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from indexer import schema
+from contact_index import schema
 from service.errors import InvalidCustom, InvalidParams
 
 SEARCH_PARAMETERS = frozenset({"email", "phone", "custom"})

@@ -28,6 +28,9 @@ class Services:
     es_url: str
     mongo_url: str
     change_streams: bool
+    # A wire server with change streams for the stream-mode tests: the local stack's mongo-java-server, or the
+    # replica set itself where testcontainers runs one; None where neither is there.
+    stream_url: str | None = None
 
 
 def docker_answers() -> bool:
@@ -60,14 +63,16 @@ def _containers() -> Iterator[Services]:
         )
         es_url = f"http://{es.get_container_host_ip()}:{es.get_exposed_port(9200)}"
         mongo_url = f"mongodb://{mongo.get_container_host_ip()}:{mongo.get_exposed_port(27017)}/?directConnection=true"
-        yield Services(es_url, mongo_url, change_streams=True)
+        yield Services(es_url, mongo_url, change_streams=True, stream_url=mongo_url)
 
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:
     es_url, mongo_url = os.environ.get("ES_URL"), os.environ.get("MONGO_URL")
     if es_url and mongo_url:
-        yield Services(es_url, mongo_url, change_streams=os.environ.get("MONGO_CHANGE_STREAMS") == "1")
+        change_streams = os.environ.get("MONGO_CHANGE_STREAMS") == "1"
+        stream_url = os.environ.get("MONGO_STREAM_URL") or (mongo_url if change_streams else None)
+        yield Services(es_url, mongo_url, change_streams, stream_url)
         return
     if docker_answers():
         yield from _containers()
@@ -100,14 +105,35 @@ def alias(run_id: str) -> str:
     return f"test-contacts-{run_id}"
 
 
-@pytest.fixture
-def mongo_url(services: Services, database_name: str) -> str:
-    return with_database(services.mongo_url, database_name)
+SYNC_MODES = ("poll", "stream")
+
+
+@pytest.fixture(params=SYNC_MODES)
+def sync_mode(request: pytest.FixtureRequest, services: Services) -> str:
+    """Runs a test in both sync modes: polling on FerretDB, change streams on a wire server that has them."""
+    mode: str = request.param
+    if mode == "stream" and services.stream_url is None:
+        pytest.skip("no wire server with change streams (`deploy/local/stack up` starts one: MONGO_STREAM_URL)")
+    return mode
 
 
 @pytest.fixture
-async def database(services: Services, database_name: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_url, tz_aware=False)
+def mongo_server(request: pytest.FixtureRequest, services: Services) -> str:
+    """The Mongo wire server a test's database lives on: FerretDB, or the stream server for stream-mode runs."""
+    if "sync_mode" in request.fixturenames and request.getfixturevalue("sync_mode") == "stream":
+        assert services.stream_url is not None
+        return services.stream_url
+    return services.mongo_url
+
+
+@pytest.fixture
+def mongo_url(mongo_server: str, database_name: str) -> str:
+    return with_database(mongo_server, database_name)
+
+
+@pytest.fixture
+async def database(mongo_server: str, database_name: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_server, tz_aware=False)
     try:
         yield client[database_name]
         await client.drop_database(database_name)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import schema
+from service import rocketchat
 
 DEFAULT_ROLES = ["admin", "livechat-manager", "livechat-monitor", "livechat-agent"]
 _sequence = itertools.count(1)
@@ -51,7 +51,7 @@ async def add_user(
     login_token: dict[str, Any] = {"when": moment(0), "hashedToken": hashed(token)}
     if token_type:
         login_token["type"] = token_type
-    await database[schema.USERS_COLLECTION].insert_one(
+    await database[rocketchat.USERS_COLLECTION].insert_one(
         {
             "_id": user_id,
             "username": user_id,
@@ -63,7 +63,7 @@ async def add_user(
 
 
 async def grant_view_l_room(database: AsyncDatabase[dict[str, Any]], roles: list[str] = DEFAULT_ROLES) -> None:
-    await database[schema.PERMISSIONS_COLLECTION].replace_one(
+    await database[rocketchat.PERMISSIONS_COLLECTION].replace_one(
         {"_id": "view-l-room"}, {"_id": "view-l-room", "roles": roles}, upsert=True
     )
 
@@ -71,7 +71,7 @@ async def grant_view_l_room(database: AsyncDatabase[dict[str, Any]], roles: list
 async def define_custom_field(
     database: AsyncDatabase[dict[str, Any]], name: str, *, scope: str = "visitor", searchable: bool = True
 ) -> None:
-    await database[schema.CUSTOM_FIELDS_COLLECTION].replace_one(
+    await database[rocketchat.CUSTOM_FIELDS_COLLECTION].replace_one(
         {"_id": name},
         {
             "_id": name,

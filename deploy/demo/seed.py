@@ -12,7 +12,8 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from indexer import schema
+from indexer import specs
+from service import rocketchat
 
 DEMO_USER_ID = "demo-agent"
 DEMO_TOKEN = "demo-token-9HqLlyZOugoStsXCUfD"
@@ -53,11 +54,11 @@ async def seed(mongo_url: str) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
     try:
         database = client.get_default_database(default="rocketchat")
-        if await database[schema.VISITORS_COLLECTION].estimated_document_count() > 0:
+        if await database[specs.VISITORS.collection].estimated_document_count() > 0:
             return
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         hashed = base64.b64encode(hashlib.sha256(DEMO_TOKEN.encode()).digest()).decode()
-        await database[schema.USERS_COLLECTION].replace_one(
+        await database[rocketchat.USERS_COLLECTION].replace_one(
             {"_id": DEMO_USER_ID},
             {
                 "_id": DEMO_USER_ID,
@@ -68,16 +69,16 @@ async def seed(mongo_url: str) -> None:
             },
             upsert=True,
         )
-        await database[schema.PERMISSIONS_COLLECTION].replace_one(
+        await database[rocketchat.PERMISSIONS_COLLECTION].replace_one(
             {"_id": "view-l-room"},
             {"_id": "view-l-room", "roles": ["admin", "livechat-manager", "livechat-monitor", "livechat-agent"]},
             upsert=True,
         )
         for definition in CUSTOM_FIELDS:
-            await database[schema.CUSTOM_FIELDS_COLLECTION].replace_one(
+            await database[rocketchat.CUSTOM_FIELDS_COLLECTION].replace_one(
                 {"_id": definition["_id"]}, definition, upsert=True
             )
-        await database[schema.VISITORS_COLLECTION].insert_many(_visitors(now))
+        await database[specs.VISITORS.collection].insert_many(_visitors(now))
     finally:
         await client.close()
 

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import pipeline
+from indexer import backfill, specs
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import Services
@@ -51,6 +51,8 @@ def index_visitors(database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsear
     """Runs the real indexer's full pass over the test database."""
 
     async def run() -> int:
-        return await pipeline.backfill_once(database, es, alias, 500)
+        summary = await backfill.index_once(database, es, specs.VISITORS.with_alias(alias), 500)
+        assert summary.refused == 0, summary
+        return summary.indexed
 
     return run

@@ -14,11 +14,14 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import schema, transform
-from indexer.checkpoint import CHECKPOINTS_COLLECTION
+from contact_index import schema
+from indexer import specs, transform
+from indexer.lease import CHECKPOINTS_COLLECTION
 from indexer.metrics import Metrics
 from indexer.progress import Progress
 from indexer.settings import Settings
+from indexer.specs import Spec
+from indexer.sync import Sync
 from indexer.worker import Worker
 from tests.conftest import Services
 
@@ -68,31 +71,56 @@ class RunningWorker:
             await self.task
 
 
+class RecordingWorker(Worker):
+    """The real worker, noting when each of its bulk writes began and ended."""
+
+    writes: list[tuple[float, float]]
+
+    def new_sync(self) -> Sync:
+        sync = super().new_sync()
+        original = sync.writer.write
+
+        async def recorded_write(batch: Any) -> None:
+            began = time.monotonic()
+            await original(batch)
+            self.writes.append((began, time.monotonic()))
+
+        sync.writer.write = recorded_write  # type: ignore[method-assign]
+        return sync
+
+
 def start_worker(
-    settings: Settings, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, holder: str = "worker-a"
+    settings: Settings,
+    database: AsyncDatabase[dict[str, Any]],
+    es: AsyncElasticsearch,
+    holder: str = "worker-a",
+    spec: Spec | None = None,
 ) -> RunningWorker:
     stop = asyncio.Event()
-    worker = Worker(
-        settings, database, es, holder=holder, metrics=Metrics(stall_after=30), stop=stop, progress=quiet_progress
+    worker = RecordingWorker(
+        settings,
+        spec or specs.VISITORS.with_alias(settings.es_index),
+        database,
+        es,
+        holder=holder,
+        metrics=Metrics(stall_after=30),
+        stop=stop,
+        progress=quiet_progress,
     )
-    writes: list[tuple[float, float]] = []
-    original = worker.writer.write
-
-    async def recorded_write(batch: Any) -> None:
-        began = time.monotonic()
-        await original(batch)
-        writes.append((began, time.monotonic()))
-
-    worker.writer.write = recorded_write  # type: ignore[method-assign]
+    worker.writes = []
     task = asyncio.create_task(worker.run())
-    return RunningWorker(worker, task, stop, writes)
+    return RunningWorker(worker, task, stop, worker.writes)
 
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, holder: str = "worker-a"
+    settings: Settings,
+    database: AsyncDatabase[dict[str, Any]],
+    es: AsyncElasticsearch,
+    holder: str = "worker-a",
+    spec: Spec | None = None,
 ) -> AsyncIterator[RunningWorker]:
-    worker = start_worker(settings, database, es, holder)
+    worker = start_worker(settings, database, es, holder, spec)
     try:
         yield worker
     finally:
@@ -119,7 +147,7 @@ async def checkpoint_of(database: AsyncDatabase[dict[str, Any]], alias: str) -> 
 async def mongo_side(database: AsyncDatabase[dict[str, Any]]) -> dict[str, str]:
     """Index id → content hash of every searchable visitor in MongoDB."""
     expected: dict[str, str] = {}
-    async for visitor in database[schema.VISITORS_COLLECTION].find({}):
+    async for visitor in database[specs.VISITORS.collection].find({}):
         if transform.is_searchable(visitor):
             expected[transform.document_id(visitor["_id"])] = transform.content_hash(transform.to_printable(visitor))
     return expected

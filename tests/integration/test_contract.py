@@ -19,7 +19,7 @@ from bson import ObjectId
 from elasticsearch import AsyncElasticsearch
 from pymongo import AsyncMongoClient
 
-from indexer import pipeline, schema
+from indexer import backfill, specs
 from tests import factories
 from tests.conftest import Services, with_database
 from tests.integration.conftest import service_settings, start_client
@@ -123,8 +123,8 @@ async def world(services: Services) -> AsyncIterator[World]:
             await factories.define_custom_field(database, field)
         await factories.define_custom_field(database, "secret", searchable=False)
         await factories.define_custom_field(database, "topic", scope="room")
-        await database[schema.VISITORS_COLLECTION].insert_many([dict(visitor) for visitor in VISITORS])
-        await pipeline.backfill_once(database, es, alias, 500)
+        await database[specs.VISITORS.collection].insert_many([dict(visitor) for visitor in VISITORS])
+        await backfill.index_once(database, es, specs.VISITORS.with_alias(alias), 500)
         client = await start_client(service_settings(services, with_database(services.mongo_url, name), alias))
         try:
             yield World(client)

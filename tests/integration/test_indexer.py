@@ -13,9 +13,14 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import checkpoint, metrics, reindex, schema, sink, transform
-from indexer.checkpoint import DEAD_LETTERS_COLLECTION
+from contact_index import schema
+from indexer import changes, indices, metrics, reindex, specs, transform
+from indexer.checkpoint import Checkpoint, CheckpointStore, ReindexRequests
+from indexer.dead_letters import DEAD_LETTERS_COLLECTION
+from indexer.lease import CHECKPOINTS_COLLECTION, Lease, LeaseLost
 from indexer.metrics import Metrics
+from indexer.sync import next_alias
+from indexer.writer import batch_actions
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import (
@@ -50,17 +55,29 @@ def fresh_visitor(**fields: Any) -> dict[str, Any]:
     return factories.visitor(_updatedAt=now(), **fields)
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_backfill_then_sync_follows_every_kind_of_change(
-    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+    services: Services,
+    mongo_url: str,
+    database: AsyncDatabase[dict[str, Any]],
+    es: AsyncElasticsearch,
+    alias: str,
+    sync_mode: str,
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     old = [factories.visitor(livechatData={"plan": f"gold-{n}"}) for n in range(250)]
     await visitors.insert_many(old)
-    settings = worker_settings(services, mongo_url, alias, reconcile_interval=1.0)
+    # Polling finds hard deletes by reconciliation; a change stream sees them at once, so it gets none here.
+    settings = worker_settings(
+        services, mongo_url, alias, sync_mode=sync_mode, reconcile_interval=1.0 if sync_mode == "poll" else 3600.0
+    )
     async with running(settings, database, es) as worker:
         await eventually(lambda: in_sync(database, es, alias))
         assert worker.metrics.leader
-        assert (await checkpoint_of(database, alias))["backfill"]["done"] is True
+        saved = await checkpoint_of(database, alias)
+        assert saved["backfill"]["done"] is True
+        assert ("resume_token" in saved["stream"]) == (sync_mode == "stream")
+        assert ("updated_at" in saved["poll"]) == (sync_mode == "poll")
 
         inserted = fresh_visitor(visitorEmails=[{"address": "new@example.com"}])
         await visitors.insert_one(inserted)
@@ -68,11 +85,11 @@ async def test_backfill_then_sync_follows_every_kind_of_change(
             {"_id": old[0]["_id"]}, {"$set": {"livechatData.plan": "platinum", "_updatedAt": now()}}
         )
         await visitors.update_one({"_id": old[1]["_id"]}, {"$set": {"disabled": True, "_updatedAt": now()}})
-        await visitors.delete_one({"_id": old[2]["_id"]})  # a hard delete: found by reconciliation
+        await visitors.delete_one({"_id": old[2]["_id"]})  # a hard delete
         trashed = await visitors.find_one_and_delete({"_id": old[3]["_id"]})
         assert trashed is not None
-        await database[schema.TRASH_COLLECTION].insert_one(
-            {**trashed, "__collection__": schema.TRASH_VISITOR_MARK, "_deletedAt": now()}
+        await database[specs.TRASH_COLLECTION].insert_one(
+            {**trashed, "__collection__": specs.VISITORS.trash_mark, "_deletedAt": now()}
         )
 
         async def followed() -> bool:
@@ -91,14 +108,15 @@ async def test_backfill_then_sync_follows_every_kind_of_change(
         assert worker.metrics.failed == 0
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_an_older_write_never_replaces_a_newer_one(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
     stale = factories.visitor(name="old name", _updatedAt=factories.moment(1))
     newer = {**stale, "name": "new name", "_updatedAt": factories.moment(2)}
-    await database[schema.VISITORS_COLLECTION].insert_one(stale)
-    index = await sink.ensure_index(es, alias)
-    await es.index(**_as_request(sink.index_action(index, newer)), refresh=True)
+    await database[specs.VISITORS.collection].insert_one(stale)
+    index, _ = await indices.ensure_alias(es, specs.VISITORS.with_alias(alias))
+    await es.index(**_as_request(batch_actions([changes.upsert(specs.VISITORS, newer)], [index])[0]), refresh=True)
     async with running(worker_settings(services, mongo_url, alias), database, es):
         await eventually(lambda: _backfill_done(database, alias))
         stored = await indexed(es, alias, stale["_id"])
@@ -106,7 +124,7 @@ async def test_an_older_write_never_replaces_a_newer_one(
         assert stored[schema.FIELD_VISITOR]["name"] == "new name"
         # A delete older than the indexed write loses as well.
         await es.options(ignore_status=409).delete(
-            index=index, id=stale["_id"], version=transform.version_of(stale), version_type="external_gte"
+            index=index, id=stale["_id"], version=specs.VISITORS.version_of(stale), version_type="external_gte"
         )
         assert await indexed(es, alias, stale["_id"]) is not None
 
@@ -125,10 +143,11 @@ async def _backfill_done(database: AsyncDatabase[dict[str, Any]], alias: str) ->
     return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("done") is True
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_writes_during_the_backfill_are_not_lost(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     seeded = [factories.visitor() for _ in range(3000)]
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
@@ -150,10 +169,11 @@ async def _backfill_started(database: AsyncDatabase[dict[str, Any]], alias: str)
     return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("after") is not None
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_a_stopped_backfill_resumes_from_its_checkpoint(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    await database[schema.VISITORS_COLLECTION].insert_many([past_visitor() for _ in range(2000)])
+    await database[specs.VISITORS.collection].insert_many([past_visitor() for _ in range(2000)])
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
     first = start_worker(settings, database, es)
     await eventually(lambda: _backfill_started(database, alias), interval=0.01)
@@ -170,10 +190,11 @@ async def test_a_stopped_backfill_resumes_from_its_checkpoint(
         assert second.metrics.indexed <= 2000 - written_before + settings.batch_size
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_a_visitor_elasticsearch_refuses_is_dead_lettered_and_the_rest_goes_on(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     # A keyword longer than Lucene's 32766-byte term limit: the document cannot be indexed.
     refused = factories.visitor(visitorEmails=[{"address": "x" * 40_000 + "@example.com"}])
     await visitors.insert_many([factories.visitor() for _ in range(20)] + [refused])
@@ -193,10 +214,11 @@ async def _is_indexed(es: AsyncElasticsearch, alias: str, document_id: str) -> b
     return await indexed(es, alias, document_id) is not None
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_one_writer_at_a_time_and_the_follower_takes_over(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     await visitors.insert_many([factories.visitor() for _ in range(300)])
     settings = worker_settings(services, mongo_url, alias, lease_ttl=2.0)
     first = start_worker(settings, database, es, holder="first")
@@ -230,17 +252,18 @@ async def test_one_writer_at_a_time_and_the_follower_takes_over(
         await second.stop_and_wait()
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_reindex_under_writes_keeps_answering_and_ends_clean(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     seeded = [factories.visitor(visitorEmails=[{"address": f"v{n}@example.com"}]) for n in range(2000)]
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, batch_size=200)
     async with running(settings, database, es):
         await eventually(lambda: _backfill_done(database, alias), within=60)
         await es.indices.refresh(index=alias)  # the last batch of the backfill is searchable before we start
-        old_index = await sink.current_index(es, alias)
+        old_index = await indices.current_index(es, alias)
         done = asyncio.Event()
         lookups = {"answered": 0, "missed": 0}
 
@@ -265,25 +288,33 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
         writer = asyncio.create_task(write_steadily())
         reader = asyncio.create_task(look_up_steadily())
         try:
-            new_index = await reindex.reindex(settings, database, es, stop=asyncio.Event(), progress=quiet_progress)
+            rebuilt = await reindex.reindex(
+                settings,
+                specs.VISITORS.with_alias(alias),
+                database,
+                es,
+                stop=asyncio.Event(),
+                progress=quiet_progress,
+            )
         finally:
             done.set()
             writes = await writer
             await reader
         assert writes > 10
         assert lookups["missed"] == 0 and lookups["answered"] > 10, lookups
-        assert new_index == schema.index_name(alias, 2)
-        assert await sink.current_index(es, alias) == new_index
+        assert rebuilt == reindex.Rebuilt(schema.index_name(alias, 2), refused=0)
+        assert await indices.current_index(es, alias) == rebuilt.index
         assert not await es.indices.exists(index=str(old_index))
-        assert not await es.indices.exists_alias(name=checkpoint.next_alias(alias))
-        assert "reindex" not in await checkpoint_of(database, alias)
+        assert not await es.indices.exists_alias(name=next_alias(alias))
+        assert await ReindexRequests(database[CHECKPOINTS_COLLECTION], alias).load() is None
         await eventually(lambda: in_sync(database, es, alias), within=30)
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    await database[schema.VISITORS_COLLECTION].insert_many([factories.visitor() for _ in range(5000)])
+    await database[specs.VISITORS.collection].insert_many([factories.visitor() for _ in range(5000)])
     environment = {
         **os.environ,
         "MONGO_URL": mongo_url,
@@ -344,28 +375,29 @@ async def test_metrics_and_healthz_are_served(unused_tcp_port: int) -> None:
 
 
 async def test_a_deposed_leader_can_neither_renew_nor_save(database: AsyncDatabase[dict[str, Any]], alias: str) -> None:
-    first = checkpoint.CheckpointStore(database, alias, "first", lease_ttl=0.5)
-    second = checkpoint.CheckpointStore(database, alias, "second", lease_ttl=0.5)
+    first, second = Lease(database, alias, "first", ttl=0.5), Lease(database, alias, "second", ttl=0.5)
+    first_store, second_store = CheckpointStore(first), CheckpointStore(second)
     assert await first.try_acquire()
     assert not await second.try_acquire()  # held and not expired
-    await first.save({"poll.updated_at": 1})
+    await first_store.save(Checkpoint(poll_updated_at=1))
     await asyncio.sleep(0.6)
-    assert not first.is_leader()  # it stops writing on its own once it could not renew in time
+    assert not first.is_held()  # it stops writing on its own once it could not renew in time
     assert await second.try_acquire()
     assert second.token == first.token + 1  # the fencing token grows with each acquisition
     assert not await first.renew()
-    with pytest.raises(checkpoint.LeaseLost):
-        await first.save({"poll.updated_at": 99})
-    saved = await second.save({"poll.updated_at": 2})
-    assert saved["poll"]["updated_at"] == 2
+    with pytest.raises(LeaseLost):
+        await first_store.save(Checkpoint(poll_updated_at=99))
+    await second_store.save(Checkpoint(poll_updated_at=2))
+    assert (await first_store.load()).poll_updated_at == 2
     await second.release()
     assert await first.try_acquire()  # a released lease is free at once
 
 
+@pytest.mark.usefixtures("sync_mode")
 async def test_a_deleted_index_is_recreated_and_backfilled(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     await visitors.insert_many([past_visitor() for _ in range(100)])
     async with running(worker_settings(services, mongo_url, alias), database, es) as worker:
         await eventually(lambda: in_sync(database, es, alias))

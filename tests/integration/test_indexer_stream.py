@@ -9,7 +9,8 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import schema, source
+from contact_index import schema
+from indexer import source, specs
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import checkpoint_of, eventually, in_sync, indexed, running, worker_settings
@@ -29,10 +30,10 @@ async def test_the_worker_follows_the_change_stream(
     es: AsyncElasticsearch,
     alias: str,
 ) -> None:
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     seeded = [factories.visitor(_updatedAt=factories.moment(3)) for _ in range(200)]
     await visitors.insert_many(seeded)
-    assert await source.change_streams_available(database)
+    assert await source.change_streams_available(database, specs.VISITORS)
     async with running(worker_settings(replica_set, mongo_url, alias), database, es) as worker:
         await eventually(lambda: in_sync(database, es, alias), within=60)
         assert "resume_token" in (await checkpoint_of(database, alias))["stream"]

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import schema
+from indexer import specs
+from service import rocketchat
 from tests import factories
 from tests.conftest import Services
 from tests.integration.conftest import Indexer, service_settings, start_client
@@ -48,7 +49,7 @@ async def test_custom_field_made_searchable_takes_effect_without_restart(
 ) -> None:
     await seed_agent(database)
     await factories.define_custom_field(database, "plan", searchable=False)
-    await database[schema.VISITORS_COLLECTION].insert_one(factories.visitor(_id="v1", livechatData={"plan": "gold"}))
+    await database[specs.VISITORS.collection].insert_one(factories.visitor(_id="v1", livechatData={"plan": "gold"}))
     await index_visitors()
     query = "custom=" + '{"plan":"gold"}'
     assert await search(api, query) == (200, {"contact": None, "success": True})
@@ -74,8 +75,9 @@ async def test_revoked_token_and_removed_role_stop_working_within_seconds(
     assert (await search(api, "email=a@b.c"))[0] == 200
     assert (await search(api, "email=a@b.c", other))[0] == 200
 
-    await database[schema.USERS_COLLECTION].update_one({"_id": "agent"}, {"$set": {"services.resume.loginTokens": []}})
-    await database[schema.USERS_COLLECTION].update_one({"_id": "other"}, {"$set": {"roles": ["user"]}})
+    users = database[rocketchat.USERS_COLLECTION]
+    await users.update_one({"_id": "agent"}, {"$set": {"services.resume.loginTokens": []}})
+    await database[rocketchat.USERS_COLLECTION].update_one({"_id": "other"}, {"$set": {"roles": ["user"]}})
 
     async def status_of(headers: dict[str, str]) -> int:
         return (await search(api, "email=a@b.c", headers))[0]
@@ -105,7 +107,7 @@ async def test_missing_index_is_a_503_and_recovers_once_indexed(
     api: TestClient[Any, Any], database: AsyncDatabase[dict[str, Any]], index_visitors: Indexer
 ) -> None:
     await seed_agent(database)
-    await database[schema.VISITORS_COLLECTION].insert_one(
+    await database[specs.VISITORS.collection].insert_one(
         factories.visitor(_id="v1", visitorEmails=[{"address": "a@b.c"}])
     )
     assert await search(api, "email=a@b.c") == (503, {"success": False, "error": "Search index is not available"})
@@ -157,7 +159,7 @@ async def test_random_input_never_gets_a_5xx_or_a_non_contract_body(
     await seed_agent(database)
     for field in ("plan", "address"):
         await factories.define_custom_field(database, field)
-    await database[schema.VISITORS_COLLECTION].insert_many(
+    await database[specs.VISITORS.collection].insert_many(
         [
             factories.visitor(visitorEmails=[{"address": "a@b.c"}], livechatData={"plan": "gold", "address": "x st"}),
             factories.visitor(phone=[{"phoneNumber": "+1"}], livechatData={"plan": "Ünï ^((ab)*)+$"}),

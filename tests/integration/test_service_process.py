@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.lookup import free_port, wait_ready
 from common.logs import JsonFormatter
-from indexer import schema
+from indexer import specs
 from tests import factories
 from tests.conftest import Services
 from tests.integration.conftest import Indexer
@@ -30,7 +30,7 @@ async def seed(database: AsyncDatabase[dict[str, Any]], index_visitors: Indexer)
     await factories.grant_view_l_room(database)
     await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
     await factories.define_custom_field(database, "plan")
-    await database[schema.VISITORS_COLLECTION].insert_one(
+    await database[specs.VISITORS.collection].insert_one(
         factories.visitor(
             _id="v1", visitorEmails=[{"address": "secret.person@example.com"}], livechatData={"plan": "gold"}
         )

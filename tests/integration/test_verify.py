@@ -11,7 +11,9 @@ from bson import ObjectId
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import pipeline, schema, sink, transform, verify
+from contact_index import schema
+from indexer import backfill, indices, scans, specs, transform, verify
+from indexer.drift import DRIFT_KINDS, EXAMPLES
 from indexer.settings import Settings
 from tests import factories
 from tests.conftest import Services, with_database
@@ -20,19 +22,19 @@ ALL = 10_000  # examples per kind: every drifting id, so tests compare whole buc
 
 
 def buckets(tally: verify.Tally) -> dict[str, set[str]]:
-    return {kind.value: set(tally.example_ids[kind]) for kind in verify.DRIFT_KINDS}
+    return {kind.value: set(tally.example_ids[kind]) for kind in DRIFT_KINDS}
 
 
 def no_drift() -> dict[str, set[str]]:
-    return {kind.value: set() for kind in verify.DRIFT_KINDS}
+    return {kind.value: set() for kind in DRIFT_KINDS}
 
 
 async def seed_and_index(
     database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str, visitors: list[dict[str, Any]]
 ) -> str:
-    await database[schema.VISITORS_COLLECTION].insert_many([dict(visitor) for visitor in visitors])
-    await pipeline.backfill_once(database, es, alias, 500)
-    index = await sink.current_index(es, alias)
+    await database[specs.VISITORS.collection].insert_many([dict(visitor) for visitor in visitors])
+    await backfill.index_once(database, es, specs.VISITORS.with_alias(alias), 500)
+    index = await indices.current_index(es, alias)
     assert index is not None
     return index
 
@@ -44,10 +46,11 @@ async def check(
     *,
     repair: bool = False,
     batch_size: int = 7,
-    spill_size: int = verify.SPILL_SIZE,
+    spill_size: int = scans.SPILL_SIZE,
 ) -> verify.Report:
+    spec = specs.VISITORS.with_alias(alias)
     return await verify.verify(
-        database, es, alias, batch_size=batch_size, repair=repair, spill_size=spill_size, examples=ALL
+        database, es, spec, batch_size=batch_size, repair=repair, spill_size=spill_size, examples=ALL
     )
 
 
@@ -67,7 +70,7 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
     strings = [factories.visitor(visitorEmails=[{"address": f"v{n}@example.com"}]) for n in range(40)]
     object_ids = [factories.visitor(_id=ObjectId()) for _ in range(10)]
     index = await seed_and_index(database, es, alias, strings + object_ids)
-    visitors = database[schema.VISITORS_COLLECTION]
+    visitors = database[specs.VISITORS.collection]
     ids = [transform.document_id(visitor["_id"]) for visitor in strings + object_ids]
 
     # Elasticsearch side: a lost document, one MongoDB never had, one without `id`, one with a stale hash.
@@ -75,7 +78,9 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
     # newer than the visitor, which a repair must not and does not overwrite.)
     for lost in (strings[0], object_ids[5]):
         document_id = transform.document_id(lost["_id"])
-        await es.delete(index=index, id=document_id, version=transform.version_of(lost), version_type="external_gte")
+        await es.delete(
+            index=index, id=document_id, version=specs.VISITORS.version_of(lost), version_type="external_gte"
+        )
     ghost = factories.visitor(_id="ghost")
     await es.index(index=index, id="ghost", document=transform.to_index_document(ghost))
     # A version ahead of this host's clock (a Rocket.Chat server's clock ahead of ours): still deleted.
@@ -84,7 +89,7 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
         index=index,
         id="ahead",
         document=transform.to_index_document(ahead),
-        version=transform.version_of(ahead),
+        version=specs.VISITORS.version_of(ahead),
         version_type="external",
     )
     await es.index(index=index, id="no-id-field", document={schema.FIELD_CONTENT_HASH: "x"})
@@ -93,7 +98,7 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
         index=index,
         id=ids[1],
         document=transform.to_index_document(stale),
-        version=transform.version_of(stale),
+        version=specs.VISITORS.version_of(stale),
         version_type="external_gte",
     )
     # MongoDB side: an update, a soft removal and hard deletes the index never heard of.
@@ -111,8 +116,8 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
     report = await check(database, es, alias)
     assert buckets(report.found) == expected
     assert report.exit_code == 1
-    assert report.found.visitors == 48
-    assert report.found.documents == 51
+    assert report.found.documents == 48
+    assert report.found.entries == 51
     assert report.found.checked == 53  # 48 visitors, and "ghost", "ahead", "no-id-field", ids[4], ids[46] of the index
 
     repaired = await check(database, es, alias, repair=True)
@@ -145,17 +150,19 @@ async def test_mixed_id_types_merge_in_printed_order(
     visitors = [factories.visitor(_id=visitor_id) for visitor_id in odd_ids + string_ids + object_ids]
     index = await seed_and_index(database, es, alias, visitors)
 
-    for batch_size, spill_size in ((3, 2), (7, 4), (500, verify.SPILL_SIZE)):
+    for batch_size, spill_size in ((3, 2), (7, 4), (500, scans.SPILL_SIZE)):
         clean = await check(database, es, alias, batch_size=batch_size, spill_size=spill_size)
         assert buckets(clean.found) == no_drift(), (batch_size, spill_size)
         assert clean.found.checked == len(visitors)
 
     for lost in (visitors[1], visitors[len(odd_ids) + 5], visitors[len(odd_ids) + len(string_ids) + 1]):
         document_id = transform.document_id(lost["_id"])
-        await es.delete(index=index, id=document_id, version=transform.version_of(lost), version_type="external_gte")
+        await es.delete(
+            index=index, id=document_id, version=specs.VISITORS.version_of(lost), version_type="external_gte"
+        )
     await es.indices.refresh(index=index)
-    await database[schema.VISITORS_COLLECTION].delete_many({"_id": {"$in": [300, "aa", object_ids[0]]}})
-    await database[schema.VISITORS_COLLECTION].update_one({"_id": {"k": 1}}, {"$set": {"name": "changed"}})
+    await database[specs.VISITORS.collection].delete_many({"_id": {"$in": [300, "aa", object_ids[0]]}})
+    await database[specs.VISITORS.collection].update_one({"_id": {"k": 1}}, {"$set": {"name": "changed"}})
 
     report = await check(database, es, alias, batch_size=3, spill_size=2)
     assert buckets(report.found) == {
@@ -179,7 +186,7 @@ async def test_repair_never_overwrites_a_newer_document(
         index=index,
         id=visitor["_id"],
         document=transform.to_index_document(newer),
-        version=transform.version_of(newer),
+        version=specs.VISITORS.version_of(newer),
         version_type="external_gte",
         refresh=True,
     )
@@ -214,29 +221,32 @@ async def test_command_without_an_index_reports_every_visitor_missing_then_creat
         for n in range(15)
     ]
     visitors.append(factories.visitor(disabled=True))
-    await database[schema.VISITORS_COLLECTION].insert_many(visitors)
+    await database[specs.VISITORS.collection].insert_many(visitors)
     settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
 
     out = io.StringIO()
-    assert await verify.main_async(settings, False, out=out) == 1
+    assert await verify.main_async(settings, specs.VISITORS.with_alias(alias), False, out=out) == 1
     printed = out.getvalue()
     lines = printed.splitlines()
-    assert lines[0].startswith(f"verify (no index behind alias {alias}): checked 16 ids (16 visitors in MongoDB, 0 ")
-    assert "15 missing, 0 extra, 0 different" in lines[0]
+    assert lines[0].startswith(
+        f"verify (no index behind alias {alias}): checked 16 ids "
+        "(16 documents in MongoDB: 0 indexed, 1 excluded by rule; 0 "
+    )
+    assert "15 missing, 0 extra, 0 different; 0 dead-lettered" in lines[0]
     assert lines[1].startswith("  missing: ")
-    assert len(lines[1].removeprefix("  missing: ").split()) == verify.EXAMPLES + 1  # ten ids and "..."
+    assert len(lines[1].removeprefix("  missing: ").split()) == EXAMPLES + 1  # ten ids and "..."
     assert "@" not in printed and "+5511" not in printed and "secret-plan" not in printed
-    assert await sink.current_index(es, alias) is None
+    assert await indices.current_index(es, alias) is None
 
     out = io.StringIO()
-    assert await verify.main_async(settings, True, out=out) == 0
+    assert await verify.main_async(settings, specs.VISITORS.with_alias(alias), True, out=out) == 0
     assert "re-check: clean" in out.getvalue()
-    index = await sink.current_index(es, alias)
+    index = await indices.current_index(es, alias)
     assert index is not None
     assert (await es.count(index=index))["count"] == 15
 
     out = io.StringIO()
-    assert await verify.main_async(settings, False, out=out) == 0
+    assert await verify.main_async(settings, specs.VISITORS.with_alias(alias), False, out=out) == 0
     assert "0 missing, 0 extra, 0 different" in out.getvalue()
     assert len(out.getvalue().splitlines()) == 1
 
@@ -252,7 +262,7 @@ async def test_clean_index_exits_zero(
     settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
     for repair in (False, True):
         out = io.StringIO()
-        assert await verify.main_async(settings, repair, out=out) == 0
+        assert await verify.main_async(settings, specs.VISITORS.with_alias(alias), repair, out=out) == 0
         assert "checked 20 ids" in out.getvalue()
         assert "repair" not in out.getvalue()
 
@@ -260,9 +270,9 @@ async def test_clean_index_exits_zero(
 async def test_command_that_cannot_reach_elasticsearch_exits_two(
     services: Services, database: AsyncDatabase[dict[str, Any]], database_name: str, alias: str
 ) -> None:
-    await database[schema.VISITORS_COLLECTION].insert_one(factories.visitor())
+    await database[specs.VISITORS.collection].insert_one(factories.visitor())
     settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
     out = io.StringIO()
     unreachable = dataclasses.replace(settings, es_url="http://127.0.0.1:1")
-    assert await verify.main_async(unreachable, False, out=out) == 2
+    assert await verify.main_async(unreachable, specs.VISITORS.with_alias(alias), False, out=out) == 2
     assert out.getvalue().startswith(f"verify {alias}: not done: ConnectionError")

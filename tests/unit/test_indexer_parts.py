@@ -5,22 +5,23 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from indexer import changes, pipeline, progress
 from indexer.changes import Change, Op
+from indexer.checkpoint import Position
 from indexer.metrics import Metrics
 from indexer.settings import Settings
+from indexer.specs import VISITORS
 from indexer.writer import batch_actions
 
 
 def test_each_change_goes_to_every_target_with_its_version() -> None:
     batch = [
-        changes.upsert({"_id": "v1"}),
+        changes.upsert(VISITORS, {"_id": "v1"}),
         Change(Op.DELETE, "v3", 9),
-        changes.upsert({"_id": "v2", "disabled": True}),
+        changes.upsert(VISITORS, {"_id": "v2", "disabled": True}),
     ]
     actions = batch_actions(batch, ["contacts", "contacts-next"])
     summary = [(action["_op_type"], action["_index"], action["_id"], action["version"]) for action in actions]
@@ -36,7 +37,7 @@ def test_each_change_goes_to_every_target_with_its_version() -> None:
 
 
 def changes_of(count: int) -> list[Change]:
-    return [Change(Op.DELETE, f"v{n:03d}", n, None, {"backfill.after": f"v{n:03d}"}) for n in range(count)]
+    return [Change(Op.DELETE, f"v{n:03d}", n, Position(backfill_after=f"v{n:03d}")) for n in range(count)]
 
 
 async def feed(records: list[Change | None]) -> AsyncIterator[Change | None]:
@@ -47,21 +48,21 @@ async def feed(records: list[Change | None]) -> AsyncIterator[Change | None]:
 
 async def test_the_pump_writes_in_batches_and_acknowledges_each_position_in_order() -> None:
     written: list[list[str]] = []
-    acknowledged: list[tuple[dict[str, Any], int]] = []
+    acknowledged: list[tuple[Position, int]] = []
 
     async def write(batch: list[Change]) -> None:
         written.append([change.document_id for change in batch])
 
-    async def on_ack(position: dict[str, Any], count: int) -> None:
+    async def on_ack(position: Position, count: int) -> None:
         acknowledged.append((position, count))
 
     total = await pipeline.pump(feed(list(changes_of(7))), write, on_ack, batch_size=3, depth=1, stop=asyncio.Event())
     assert total == 7
     assert [len(batch) for batch in written] == [3, 3, 1]
     assert acknowledged == [
-        ({"backfill.after": "v002"}, 3),
-        ({"backfill.after": "v005"}, 3),
-        ({"backfill.after": "v006"}, 1),
+        (Position(backfill_after="v002"), 3),
+        (Position(backfill_after="v005"), 3),
+        (Position(backfill_after="v006"), 1),
     ]
 
 
@@ -71,7 +72,7 @@ async def test_an_idle_marker_flushes_a_partial_batch() -> None:
     async def write(batch: list[Change]) -> None:
         written.append(len(batch))
 
-    async def on_ack(position: dict[str, Any], count: int) -> None:
+    async def on_ack(position: Position, count: int) -> None:
         pass
 
     records: list[Change | None] = [*changes_of(2), None, *changes_of(1)]
@@ -80,18 +81,18 @@ async def test_an_idle_marker_flushes_a_partial_batch() -> None:
 
 
 async def test_a_failed_write_acknowledges_nothing_past_the_last_written_batch() -> None:
-    acknowledged: list[dict[str, Any]] = []
+    acknowledged: list[Position] = []
 
     async def write(batch: list[Change]) -> None:
         if batch[0].document_id == "v003":
             raise ConnectionError("gone")
 
-    async def on_ack(position: dict[str, Any], count: int) -> None:
+    async def on_ack(position: Position, count: int) -> None:
         acknowledged.append(position)
 
     with pytest.raises(ConnectionError):
         await pipeline.pump(feed(list(changes_of(9))), write, on_ack, batch_size=3, depth=2, stop=asyncio.Event())
-    assert acknowledged == [{"backfill.after": "v002"}]
+    assert acknowledged == [Position(backfill_after="v002")]
 
 
 async def test_a_failed_read_surfaces_after_what_was_read_is_written() -> None:
@@ -105,7 +106,7 @@ async def test_a_failed_read_surfaces_after_what_was_read_is_written() -> None:
     async def write(batch: list[Change]) -> None:
         written.append(len(batch))
 
-    async def on_ack(position: dict[str, Any], count: int) -> None:
+    async def on_ack(position: Position, count: int) -> None:
         pass
 
     with pytest.raises(TimeoutError):
@@ -116,18 +117,18 @@ async def test_a_failed_read_surfaces_after_what_was_read_is_written() -> None:
 
 async def test_stop_finishes_the_batch_in_flight_and_acknowledges_it() -> None:
     stop = asyncio.Event()
-    acknowledged: list[dict[str, Any]] = []
+    acknowledged: list[Position] = []
 
     async def write(batch: list[Change]) -> None:
         stop.set()  # SIGTERM arrives while this batch is being written
         await asyncio.sleep(0.01)
 
-    async def on_ack(position: dict[str, Any], count: int) -> None:
+    async def on_ack(position: Position, count: int) -> None:
         acknowledged.append(position)
 
     total = await pipeline.pump(feed(list(changes_of(30))), write, on_ack, batch_size=5, depth=2, stop=stop)
     assert total == 5
-    assert acknowledged == [{"backfill.after": "v004"}]
+    assert acknowledged == [Position(backfill_after="v004")]
 
 
 async def test_the_queue_bounds_how_far_the_reader_runs_ahead() -> None:
@@ -148,7 +149,7 @@ async def test_the_queue_bounds_how_far_the_reader_runs_ahead() -> None:
         high_water = max(high_water, produced)
         await release.wait()
 
-    async def on_ack(position: dict[str, Any], count: int) -> None:
+    async def on_ack(position: Position, count: int) -> None:
         pass
 
     task = asyncio.create_task(pipeline.pump(counted(), write, on_ack, batch_size=10, depth=2, stop=asyncio.Event()))
@@ -234,7 +235,7 @@ async def test_stop_while_the_reader_waits_on_a_slow_query_ends_the_pass_at_once
     async def write(batch: list[Change]) -> None:
         raise AssertionError("nothing to write")
 
-    async def on_ack(position: dict[str, Any], count: int) -> None:
+    async def on_ack(position: Position, count: int) -> None:
         raise AssertionError("nothing to acknowledge")
 
     task = asyncio.create_task(pipeline.pump(slow_query(), write, on_ack, batch_size=5, depth=1, stop=stop))
@@ -244,35 +245,35 @@ async def test_stop_while_the_reader_waits_on_a_slow_query_ends_the_pass_at_once
 
 
 async def test_save_behind_holds_positions_back_for_the_interval_and_flush_saves_the_latest() -> None:
-    saved: list[dict[str, Any]] = []
+    saved: list[Position] = []
 
-    async def save(position: dict[str, Any]) -> None:
+    async def save(position: Position) -> None:
         saved.append(position)
 
     behind = pipeline.SaveBehind(save, interval=3600)
-    await behind.offer({"backfill.after": "a"})  # the first one is saved at once
-    await behind.offer({"backfill.after": "b"})
-    await behind.offer({"backfill.after": "c", "synced_at": 1})
-    assert saved == [{"backfill.after": "a"}]
+    await behind.offer(Position(backfill_after="a"))  # the first one is saved at once
+    await behind.offer(Position(backfill_after="b"))
+    await behind.offer(Position(backfill_after="c", poll_updated_at=1))
+    assert saved == [Position(backfill_after="a")]
     await behind.flush()
     await behind.flush()  # nothing new: no second save
-    assert saved == [{"backfill.after": "a"}, {"backfill.after": "c", "synced_at": 1}]
+    assert saved == [Position(backfill_after="a"), Position(backfill_after="c", poll_updated_at=1)]
 
-    every: list[dict[str, Any]] = []
+    every: list[Position] = []
 
-    async def save_every(position: dict[str, Any]) -> None:
+    async def save_every(position: Position) -> None:
         every.append(position)
 
     unthrottled = pipeline.SaveBehind(save_every, interval=0)
     for after in ("a", "b"):
-        await unthrottled.offer({"backfill.after": after})
-    assert every == [{"backfill.after": "a"}, {"backfill.after": "b"}]
+        await unthrottled.offer(Position(backfill_after=after))
+    assert every == [Position(backfill_after="a"), Position(backfill_after="b")]
 
 
 async def test_a_failed_save_surfaces_to_the_pass() -> None:
-    async def failing(position: dict[str, Any]) -> None:
+    async def failing(position: Position) -> None:
         raise ConnectionError("mongo down")
 
     behind = pipeline.SaveBehind(failing, interval=0)
     with pytest.raises(ConnectionError):
-        await behind.offer({"backfill.after": "a"})
+        await behind.offer(Position(backfill_after="a"))

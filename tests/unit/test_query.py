@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from indexer import schema
+from contact_index import schema
 from service import query
 from service.errors import InvalidCustom, InvalidParams
 

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from bson import Decimal128, ObjectId
 
-from indexer import schema, transform
+from contact_index import schema
+from indexer import transform
+from indexer.specs import VISITORS
 
 
 @pytest.mark.parametrize(
@@ -89,9 +91,9 @@ def test_long_values_are_marked_and_their_grams_bounded() -> None:
 
 
 def test_version_prefers_updated_at() -> None:
-    assert transform.version_of({"_updatedAt": dt.datetime(2024, 1, 1), "ts": dt.datetime(2020, 1, 1)}) == 1704067200000
-    assert transform.version_of({"ts": dt.datetime(2020, 1, 1)}) == 1577836800000
-    assert transform.version_of({}) == 1
+    assert VISITORS.version_of({"_updatedAt": dt.datetime(2024, 1, 1), "ts": dt.datetime(2020, 1, 1)}) == 1704067200000
+    assert VISITORS.version_of({"ts": dt.datetime(2020, 1, 1)}) == 1577836800000
+    assert VISITORS.version_of({}) == 1
 
 
 def test_disabled_visitors_are_not_searchable() -> None:

@@ -12,24 +12,27 @@ from bson import ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer import changes, transform
-from indexer.verify import (
+from indexer import scans, transform
+from indexer.changes import Op
+from indexer.dead_letters import DeadLetter
+from indexer.drift import (
     DRIFT_KINDS,
     EXAMPLES,
     Expected,
     Indexed,
     Kind,
     OutOfOrder,
-    Repaired,
-    Report,
     Tally,
     Verdict,
-    describe,
     diff,
-    expect,
-    repair_action,
+    repair_change,
     windows,
+    with_dead_letters,
 )
+from indexer.drift import expect as expect_of
+from indexer.specs import VISITORS
+from indexer.verify import Repaired, Report, describe
+from indexer.writer import batch_actions
 from tests import factories
 
 IN_SYNC, MISSING, EXTRA, DIFFERENT = Kind.IN_SYNC, Kind.MISSING, Kind.EXTRA, Kind.DIFFERENT
@@ -172,7 +175,7 @@ async def test_a_stream_out_of_order_stops_the_merge(
 @given(st.lists(st.lists(ids), max_size=4))
 async def test_merge_sorted_interleaves_sorted_passes(passes: list[list[str]]) -> None:
     sources = [stream(Expected(key, "1") for key in sorted(keys)) for keys in passes]
-    merged = [entry.id async for entry in changes.merge_sorted(sources, key=lambda entry: entry.id)]
+    merged = [entry.id async for entry in scans.merge_sorted(sources, key=lambda entry: entry.id)]
     assert merged == sorted(key for keys in passes for key in keys)
 
 
@@ -201,12 +204,22 @@ def test_expect_is_the_hash_of_the_index_document() -> None:
     entry = expect(visitor)
     assert entry.id == visitor["_id"]
     assert entry.content_hash == transform.to_index_document(visitor)["content_hash"]
-    assert entry.visitor is visitor
+    assert entry.document is visitor
 
 
 def test_expect_a_disabled_visitor_absent() -> None:
     visitor = factories.visitor(_id=ObjectId("5d9e00000000000000000001"), disabled=True)
     assert expect(visitor) == Expected("5d9e00000000000000000001", None)
+
+
+def expect(visitor: dict[str, Any]) -> Expected:
+    return expect_of(VISITORS, visitor)
+
+
+def repair_action(index: str, verdict: Verdict, now_ms: int) -> dict[str, Any] | None:
+    """The bulk action the writer sends for the repair of `verdict`."""
+    change = repair_change(VISITORS, verdict, now_ms)
+    return None if change is None else batch_actions([change], [index])[0]
 
 
 def test_repair_of_missing_and_different_indexes_at_the_visitor_version() -> None:
@@ -217,7 +230,7 @@ def test_repair_of_missing_and_different_indexes_at_the_visitor_version() -> Non
         assert action is not None
         assert action["_op_type"] == "index"
         assert action["_source"] == transform.to_index_document(visitor)
-        assert (action["version"], action["version_type"]) == (transform.version_of(visitor), "external_gte")
+        assert (action["version"], action["version_type"]) == (VISITORS.version_of(visitor), "external_gte")
 
 
 def test_repair_of_a_disabled_visitor_deletes_at_its_version() -> None:
@@ -228,7 +241,7 @@ def test_repair_of_a_disabled_visitor_deletes_at_its_version() -> None:
     assert (action["_op_type"], action["_id"], action["version"]) == (
         "delete",
         visitor["_id"],
-        transform.version_of(visitor),
+        VISITORS.version_of(visitor),
     )
 
 
@@ -242,8 +255,8 @@ def test_repair_of_a_document_gone_from_mongo_deletes_it_now() -> None:
         "version": now,
         "version_type": "external_gte",
     }
-    orphan = repair_action("contacts-v1", Verdict(EXTRA, "x", None, Indexed("x", None, document_id="y")), now)
-    assert orphan is not None and orphan["_id"] == "y"
+    orphan = repair_change(VISITORS, Verdict(EXTRA, "x", None, Indexed("x", None, document_id="y")), now)
+    assert orphan is not None and orphan.op is Op.DELETE and orphan.document_id == "y"
 
 
 def test_repair_of_a_document_dated_ahead_of_this_clock_deletes_it_at_its_version() -> None:
@@ -252,8 +265,28 @@ def test_repair_of_a_document_dated_ahead_of_this_clock_deletes_it_at_its_versio
     assert action is not None and action["version"] == ahead.version
 
 
-def test_nothing_to_repair_in_sync() -> None:
+def test_nothing_to_repair_in_sync_or_dead_lettered() -> None:
     assert repair_action("contacts-v1", Verdict(IN_SYNC, "a", Expected("a", "1"), Indexed("a", "1")), 0) is None
+    assert repair_action("contacts-v1", Verdict(Kind.DEAD_LETTERED, "a", Expected("a", "1")), 0) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "letter_version", "after"),
+    [
+        (MISSING, 5, Kind.DEAD_LETTERED),  # refused as it is now: a dead letter, not drift
+        (DIFFERENT, 5, Kind.DEAD_LETTERED),
+        (MISSING, 4, MISSING),  # changed since it was refused: drift, so a repair retries it
+        (MISSING, None, MISSING),
+        (EXTRA, 5, EXTRA),
+        (IN_SYNC, 5, IN_SYNC),
+    ],
+)
+def test_a_dead_letter_counts_only_for_the_version_it_refused(
+    kind: Kind, letter_version: int | None, after: Kind
+) -> None:
+    expected = Expected("a", "h", {"_id": "a"}, version=5)
+    letters = {} if letter_version is None else {"a": DeadLetter("a", letter_version, {"type": "x"})}
+    assert with_dead_letters(Verdict(kind, "a", expected), letters).kind is after
 
 
 def tally_of(verdicts: list[tuple[str, Kind]], examples: int = EXAMPLES) -> Tally:
@@ -267,8 +300,16 @@ def test_tally_keeps_counts_and_a_bounded_number_of_example_ids() -> None:
     tally = tally_of([(f"m{n}", MISSING) for n in range(5)] + [("x", EXTRA), ("s", IN_SYNC)], examples=3)
     assert tally.checked == 7
     assert tally.drift == 6
-    assert tally.counts == {IN_SYNC: 1, MISSING: 5, EXTRA: 1, DIFFERENT: 0}
-    assert tally.example_ids == {MISSING: ["m0", "m1", "m2"], EXTRA: ["x"], DIFFERENT: []}
+    assert tally.counts == {IN_SYNC: 1, MISSING: 5, EXTRA: 1, DIFFERENT: 0, Kind.DEAD_LETTERED: 0}
+    assert tally.example_ids == {MISSING: ["m0", "m1", "m2"], EXTRA: ["x"], DIFFERENT: [], Kind.DEAD_LETTERED: []}
+
+
+def test_tally_accounts_for_every_document_indexed_excluded_or_dead_lettered() -> None:
+    tally = Tally()
+    tally.add(Verdict(IN_SYNC, "a", Expected("a", "1")))
+    tally.add(Verdict(IN_SYNC, "b", Expected("b", None)))  # disabled: excluded by rule
+    tally.add(Verdict(Kind.DEAD_LETTERED, "c", Expected("c", "1")))
+    assert (tally.indexed, tally.excluded, tally.counts[Kind.DEAD_LETTERED], tally.drift) == (1, 1, 1, 0)
 
 
 @pytest.mark.parametrize(
@@ -280,6 +321,8 @@ def test_tally_keeps_counts_and_a_bounded_number_of_example_ids() -> None:
         ("contacts-v1", [], True, None, 0),
         ("contacts-v1", [("a", DIFFERENT)], True, [], 0),
         ("contacts-v1", [("a", DIFFERENT)], True, [("a", DIFFERENT)], 1),
+        ("contacts-v1", [("a", Kind.DEAD_LETTERED)], False, None, 3),
+        ("contacts-v1", [("a", MISSING)], True, [("a", Kind.DEAD_LETTERED)], 3),
     ],
 )
 def test_exit_code(
@@ -303,15 +346,15 @@ def test_a_rejected_repair_is_a_failure_even_if_the_recheck_is_clean() -> None:
 
 def test_describe_prints_counts_and_ids_only() -> None:
     report = Report("contacts", "contacts-v3", tally_of([("a", MISSING), ("b", EXTRA), ("c", IN_SYNC)], 1), 2.04)
-    report.found.visitors, report.found.documents = 2, 1
+    report.found.documents, report.found.entries = 2, 1
     report.found.add(Verdict(MISSING, "d"))
     assert describe(report) == [
-        "verify contacts-v3: checked 4 ids (2 visitors in MongoDB, 1 documents indexed): "
-        "2 missing, 1 extra, 0 different (2.0 s)",
+        "verify contacts-v3: checked 4 ids (2 documents in MongoDB: 1 indexed, 0 excluded by rule; 1 documents "
+        "indexed): 2 missing, 1 extra, 0 different; 0 dead-lettered (2.0 s)",
         "  missing: a ...",
         "  extra: b",
     ]
 
 
 def test_every_drift_kind_is_reported() -> None:
-    assert set(DRIFT_KINDS) == set(Kind) - {IN_SYNC}
+    assert set(DRIFT_KINDS) == set(Kind) - {IN_SYNC, Kind.DEAD_LETTERED}

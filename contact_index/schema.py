@@ -1,19 +1,11 @@
-"""Names, mapping and gram rules of the contacts index, shared by the indexer and the service.
+"""Names, mapping and gram rule of the contacts index: what the indexer writes and the service reads.
 
-Pure: no I/O. The service imports this module and nothing else from the indexer.
+Pure: no I/O. Both sides import it; neither imports the other.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
-
-VISITORS_COLLECTION: Final = "rocketchat_livechat_visitor"
-CUSTOM_FIELDS_COLLECTION: Final = "rocketchat_livechat_custom_field"
-TRASH_COLLECTION: Final = "rocketchat__trash"
-TRASH_VISITOR_MARK: Final = "livechat_visitor"
-USERS_COLLECTION: Final = "users"
-PERMISSIONS_COLLECTION: Final = "rocketchat_permissions"
 
 # Fields of an indexed contact document.
 FIELD_ID: Final = "id"
@@ -38,9 +30,6 @@ GRAM_PAD: Final = "\x03"
 GRAM_WINDOW: Final = 1024
 GRAM_KEY_SEPARATOR: Final = ":"
 MAX_QUERY_GRAMS: Final = 32
-
-# Rocket.Chat's own rule for custom field names; only such keys are ever queried.
-CUSTOM_FIELD_NAME: Final = re.compile(r"[0-9a-zA-Z_-]+")
 
 MAPPING: Final[dict[str, Any]] = {
     "dynamic": "strict",
