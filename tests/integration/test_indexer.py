@@ -65,7 +65,7 @@ async def test_backfill_then_sync_follows_every_kind_of_change(
     sync_mode: str,
 ) -> None:
     visitors = database[specs.VISITORS.collection]
-    old = [factories.visitor(livechatData={"plan": f"gold-{n}"}) for n in range(250)]
+    old = [past_visitor(livechatData={"plan": f"gold-{n}"}) for n in range(250)]
     await visitors.insert_many(old)
     # Polling finds hard deletes by reconciliation; a change stream sees them at once, so it gets none here.
     settings = worker_settings(
@@ -148,7 +148,7 @@ async def test_writes_during_the_backfill_are_not_lost(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
     visitors = database[specs.VISITORS.collection]
-    seeded = [factories.visitor() for _ in range(3000)]
+    seeded = [past_visitor() for _ in range(3000)]
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
     async with running(settings, database, es) as worker:
@@ -257,7 +257,10 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
     visitors = database[specs.VISITORS.collection]
-    seeded = [factories.visitor(visitorEmails=[{"address": f"v{n}@example.com"}]) for n in range(2000)]
+    # Past-dated: an update stamped now() must win in the index. The factory's `_updatedAt`s run to 2027-01; a
+    # seeded visitor dated after the test's now() keeps that newer external version in Elasticsearch, the update's
+    # write is settled as a 409, and the index never matches MongoDB (this failed whenever the writer got that far).
+    seeded = [past_visitor(visitorEmails=[{"address": f"v{n}@example.com"}]) for n in range(2000)]
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, batch_size=200)
     async with running(settings, database, es):

@@ -353,3 +353,74 @@ async def test_a_database_stream_sees_its_collections_and_ends_when_the_database
         "rocketchat_room",
     ]
     assert shapes[4:] == [("dropDatabase", {"db": database_name}, None), ("invalidate", None, None)]
+
+
+async def test_a_stream_keeps_answering_under_the_indexers_mixed_traffic(
+    stream_url: str, client: AsyncMongoClient[Event], database_name: str
+) -> None:
+    """The traffic of the reindex-under-writes test, compressed: a worker client that follows an updateLookup stream
+    and, on the same pool, takes a lease with an upsert, saves its checkpoint and clears dead letters with a 200-clause
+    `$or`; a reindex client polling and updating the same checkpoint document; a writer inserting and updating
+    visitors. Every command must be answered (bounded here: a lost reply would otherwise hang the test) and the
+    stream must deliver every visitor write once, in order, with the document as it is now. A guard, not a
+    reproduction: the reindex test's failures that looked like a stream hang were its test data (see test_indexer)."""
+    rounds = 150
+    worker: AsyncMongoClient[Event] = AsyncMongoClient(stream_url, tz_aware=False)
+    reindexer: AsyncMongoClient[Event] = AsyncMongoClient(stream_url, tz_aware=False)
+    visitors = client[database_name]["rocketchat_livechat_visitor"]
+    await visitors.insert_many([{"_id": f"seed{n:04d}", "name": "seeded"} for n in range(rounds)])
+    await worker[database_name]["contact_search_dead_letters"].insert_many([{"_id": f"dl{n}"} for n in range(300)])
+
+    async def bounded(operation: Any) -> Any:
+        return await asyncio.wait_for(operation, timeout=15)
+
+    async def write() -> None:
+        for n in range(rounds):
+            await bounded(visitors.insert_one({"_id": f"new{n:04d}", "name": f"new {n}"}))
+            await bounded(visitors.update_one({"_id": f"seed{n:04d}"}, {"$set": {"name": f"renamed {n}"}}))
+
+    async def work() -> None:
+        checkpoints = worker[database_name]["contact_search_checkpoints"]
+        letters = worker[database_name]["contact_search_dead_letters"]
+        for n in range(rounds):
+            await bounded(
+                checkpoints.find_one_and_update(
+                    {"_id": "lease"}, {"$set": {"holder": "worker", "round": n}}, upsert=True
+                )
+            )
+            await bounded(checkpoints.update_one({"_id": "alias"}, {"$set": {"stream": n}}, upsert=True))
+            if n % 10 == 0:
+                clauses = [{"_id": f"dl{k}"} for k in range(n, n + 200)]
+                await bounded(letters.delete_many({"$or": clauses}))
+            await bounded(worker[database_name]["rocketchat_livechat_visitor"].find_one({"_id": f"seed{n:04d}"}))
+
+    async def poll_reindex_request() -> None:
+        checkpoints = reindexer[database_name]["contact_search_checkpoints"]
+        for n in range(rounds):
+            await bounded(checkpoints.find_one({"_id": "alias"}))
+            await bounded(checkpoints.update_one({"_id": "alias"}, {"$set": {"request": n}}, upsert=True))
+
+    try:
+        stream = await open_stream(worker[database_name]["rocketchat_livechat_visitor"], full_document="updateLookup")
+        writers = asyncio.gather(write(), work(), poll_reindex_request())
+        try:
+            events: list[Event] = []
+            deadline = time.monotonic() + 60
+            while len(events) < 2 * rounds:
+                assert time.monotonic() < deadline, f"{len(events)} of {2 * rounds} events within 60 s"
+                event = await bounded(stream.try_next())
+                if event is not None:
+                    events.append(event)
+            await bounded(writers)
+        finally:
+            if not writers.done():
+                writers.cancel()
+            await stream.close()
+    finally:
+        await worker.close()
+        await reindexer.close()
+
+    assert [(event["operationType"], event["documentKey"]["_id"]) for event in events] == [
+        (kind, f"{prefix}{n:04d}") for n in range(rounds) for kind, prefix in (("insert", "new"), ("update", "seed"))
+    ]
+    assert all(event["fullDocument"]["name"] == f"renamed {n}" for n, event in enumerate(events[1::2]))

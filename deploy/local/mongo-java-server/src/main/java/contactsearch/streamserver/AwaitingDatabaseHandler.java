@@ -69,16 +69,30 @@ final class AwaitingDatabaseHandler extends MongoDatabaseHandler {
         ScheduledFuture<?> timer = context.executor().schedule(() -> {
             if (retried.compareAndSet(false, true)) {
                 backend.oplog().forget(onWrite[0]);
-                answer(context, message, deadline);
+                answerLater(context, message, deadline);
             }
         }, remaining, TimeUnit.NANOSECONDS);
         onWrite[0] = () -> context.executor().execute(() -> {
             if (retried.compareAndSet(false, true)) {
                 timer.cancel(false);
-                answer(context, message, deadline);
+                answerLater(context, message, deadline);
             }
         });
         backend.oplog().wakeAfter(seen, onWrite[0]);
+    }
+
+    /**
+     * {@link #answer} from a timer or a write's callback. Netty only logs what such a task throws; the client, which
+     * waits for a reply on this connection without a socket timeout, would then wait forever. What {@link #run} does
+     * not turn into an error reply (an {@link Error}) goes down the pipeline as from channelRead0, whose handler
+     * closes the connection: the driver sees a network error and retries or resumes.
+     */
+    private void answerLater(ChannelHandlerContext context, MongoMessage message, long deadline) {
+        try {
+            answer(context, message, deadline);
+        } catch (Throwable failure) {
+            context.fireExceptionCaught(failure);
+        }
     }
 
     private Document run(MongoMessage message) {
