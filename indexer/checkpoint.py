@@ -94,7 +94,10 @@ class Checkpoint:
             for key, value in (("updated_at", self.poll_updated_at), ("trash_at", self.poll_trash_at))
             if value is not None
         }
-        return {"backfill": backfill, "stream": stream, "poll": poll, "synced_at": self.synced_at}
+        document: dict[str, Any] = {"backfill": backfill, "stream": stream, "poll": poll}
+        if self.synced_at is not None:  # absent until the first sync, as readers of the document expect
+            document["synced_at"] = self.synced_at
+        return document
 
     def advanced(self, position: Position) -> Checkpoint:
         moved: dict[str, Any] = {

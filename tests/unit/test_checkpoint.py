@@ -36,6 +36,7 @@ def test_a_checkpoint_reads_the_stored_layout_and_writes_it_back(
     assert Checkpoint.from_document({"_id": "contacts", "lease": {"token": 3}, **document}) == checkpoint
     assert Checkpoint.from_document(checkpoint.to_document()) == checkpoint
     assert "lease" not in checkpoint.to_document()  # the lease's fields are never overwritten by a save
+    assert ("synced_at" in checkpoint.to_document()) == (checkpoint.synced_at is not None)
 
 
 def test_acknowledged_positions_advance_only_the_fields_they_carry() -> None:
