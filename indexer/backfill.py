@@ -101,5 +101,5 @@ async def index_once(
     )
     await es.indices.refresh(index=index)
     summary = Summary(metrics.indexed, metrics.deleted, metrics.failed)
-    log.info("one-shot pass of %s: %s", spec.alias, summary.line(index))
+    log.info("one-shot pass: %s", summary.line(index))
     return summary
