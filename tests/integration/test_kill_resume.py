@@ -57,6 +57,7 @@ async def test_kill_9_during_backfill_and_during_sync_then_resume_leaves_no_drif
         "MONGO_URL": mongo_url,
         "ES_URL": services.es_url,
         "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",
         "SYNC_MODE": sync_mode,
         "BATCH_SIZE": "100",
         "CHECKPOINT_INTERVAL": "0.2",
