@@ -22,8 +22,8 @@ async def search(
 ) -> dict[str, Any]:
     """Rocket.Chat's `{contacts, count, offset, total, success}` for one request: the page and the exact total."""
     query, sort = list_query.search_filter(request), list_query.sort_clauses(request)
-    size = list_query.page_size(request)
-    first = min(size or list_query.UNLIMITED_PAGE, fields.MAX_RESULT_WINDOW)
+    limit = list_query.page_size(request)
+    first = min(limit or list_query.PAGE, list_query.PAGE)
     if request.offset > fields.MAX_RESULT_WINDOW - first:
         # Past any index's end (`from` is a 32-bit integer): only the total is needed.
         response = await client.search(index=alias, query=query, size=0, track_total_hits=True)
@@ -34,12 +34,14 @@ async def search(
     total = response["hits"]["total"]["value"]
     hits = response["hits"]["hits"]
     contacts = [hit["_source"][fields.FIELD_CONTACT] for hit in hits]
-    while size is None and len(hits) == list_query.UNLIMITED_PAGE:
+    # Every match (count=0), or a MongoDB negative limit larger than a page: the rest after the last hit.
+    while len(hits) == list_query.PAGE and (limit is None or len(contacts) < limit):
+        wanted = list_query.PAGE if limit is None else min(list_query.PAGE, limit - len(contacts))
         response = await client.search(
             index=alias,
             query=query,
             sort=sort,
-            size=list_query.UNLIMITED_PAGE,
+            size=wanted,
             search_after=hits[-1]["sort"],
             source=_SOURCE,
             track_total_hits=False,

@@ -11,8 +11,8 @@ from contact_index import schema, substring
 from service.list_params import ListRequest
 
 DEFAULT_SORT: Final = (("name", 1),)
-# count=0 (API_Allow_Infinite_Count) returns every match: read in pages this large.
-UNLIMITED_PAGE: Final = 1000
+# Contacts read per Elasticsearch request; count=0 (API_Allow_Infinite_Count) and large negative counts read several.
+PAGE: Final = 1000
 MANAGER: Final = "contactManager"
 
 
