@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from service import handlers, http_server, metrics, search
 from service.auth import Authenticator
 from service.contacts import CustomFieldRegistry
+from service.es_http import ElasticsearchHttp
 from service.keys import AUTHENTICATOR, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
 from service.settings import Settings
 
@@ -40,15 +41,13 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         retry_on_timeout=False,
         serializer=OrjsonSerializer(),
     )
-    lookups = search.session(settings.backend_timeout)
+    lookups = ElasticsearchHttp(settings.es_url, settings.backend_timeout)
     database = mongo.get_default_database(default="rocketchat")
     app[ELASTICSEARCH] = es
     app[MONGO_DATABASE] = database
     app[AUTHENTICATOR] = Authenticator(database, settings.auth_cache_ttl)
     app[CUSTOM_FIELDS] = CustomFieldRegistry(database, settings.custom_fields_ttl)
-    app[CONTACT_SEARCH] = search.ContactSearch(
-        lookups, settings.es_url, settings.es_index, observed.backend if observed else None
-    )
+    app[CONTACT_SEARCH] = search.ContactSearch(lookups, settings.es_index, observed.backend if observed else None)
     try:
         async with contextlib.AsyncExitStack() as served:
             if observed is not None:

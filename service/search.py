@@ -1,4 +1,5 @@
-"""The lookup's hot path to Elasticsearch: one pooled HTTP session posting pre-serialized `_search` bodies.
+"""The lookup's hot path to Elasticsearch: pre-serialized `_search` bodies posted over pooled connections
+(`service.es_http`), answers trimmed by `filter_path`.
 
 elasticsearch-py stays for everything else (readiness); on this path its transport cost more CPU per lookup than
 Elasticsearch's own search (README, "Lookup benchmark"), so the one request a lookup makes is sent by hand.
@@ -11,12 +12,12 @@ import time
 from typing import Any, Final
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from contact_index import schema
 from service import query
 from service.errors import BackendFailed, BackendUnavailable
+from service.es_http import ElasticsearchHttp, ProtocolError
 from service.metrics import BackendObserver
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,6 @@ FIRST_PAGE: Final = 10
 LAST_PAGE: Final = 1000
 # Only what the lookup reads: each hit's stored visitor and its sort values (for the next page).
 FILTER_PATH: Final = f"hits.hits._source.{schema.FIELD_VISITOR},hits.hits.sort"
-_HEADERS: Final = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 def search_body(criteria: query.Criteria, size: int, search_after: list[Any] | None) -> bytes:
@@ -54,11 +54,9 @@ def failure_for_status(status: int) -> BackendUnavailable | BackendFailed:
 class ContactSearch:
     """Finds the first contact (oldest `ts`, then `_id`) matching every criterion through one pooled session."""
 
-    def __init__(
-        self, session: aiohttp.ClientSession, es_url: str, alias: str, observer: BackendObserver | None = None
-    ) -> None:
-        self._session = session
-        self._url = f"{es_url.rstrip('/')}/{quote(alias, safe='')}/_search?filter_path={FILTER_PATH}"
+    def __init__(self, http: ElasticsearchHttp, alias: str, observer: BackendObserver | None = None) -> None:
+        self._http = http
+        self._path = f"/{quote(alias, safe='')}/_search?filter_path={FILTER_PATH}"
         self._observer = observer
 
     async def find_contact(self, criteria: query.Criteria) -> dict[str, Any] | None:
@@ -87,35 +85,16 @@ class ContactSearch:
         return hits
 
     async def _post(self, body: bytes) -> list[dict[str, Any]]:
-        # One retry on a connection lost before an answer (a pooled keep-alive connection Elasticsearch closed);
-        # never after a timeout, which would double the load on a struggling cluster.
-        for attempt in (1, 2):
-            try:
-                async with self._session.post(self._url, data=body, headers=_HEADERS) as response:
-                    raw = await response.read()
-                    status = response.status
-                break
-            except aiohttp.ClientConnectionError as failure:
-                if attempt == 2 or isinstance(failure, aiohttp.ServerTimeoutError):
-                    log.warning("Elasticsearch unreachable: %s", type(failure).__name__)
-                    raise BackendUnavailable("Search backend is unavailable") from failure
-            except TimeoutError as failure:
-                log.warning("Elasticsearch timed out")
-                raise BackendUnavailable("Search backend is unavailable") from failure
+        try:
+            status, raw = await self._http.post(self._path, body)
+        except TimeoutError as failure:
+            log.warning("Elasticsearch timed out")
+            raise BackendUnavailable("Search backend is unavailable") from failure
+        except (OSError, ProtocolError) as failure:
+            log.warning("Elasticsearch unreachable: %s", type(failure).__name__)
+            raise BackendUnavailable("Search backend is unavailable") from failure
         if status != 200:
             log.warning("Elasticsearch answered %d to a lookup", status)
             raise failure_for_status(status)
         hits = orjson.loads(raw).get("hits", {}).get("hits", [])
         return hits if isinstance(hits, list) else []
-
-
-def session(timeout: float) -> aiohttp.ClientSession:
-    """The pooled session of one process (keep-alive; no cookie jar, no auto-decompression work)."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
-        timeout=aiohttp.ClientTimeout(total=timeout),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=False,
-        skip_auto_headers=("Accept-Encoding", "User-Agent"),
-    )
-
