@@ -366,7 +366,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 report["kinds"][kind] = result
                 print(line(kind, result))
                 print(line("  (1 connection)", result["one_connection"]))
-        for lever in all_levers[1:]:
+        for lever in all_levers[1 : None if args.levers else 1]:
             async with running_service(lever, alias, service_mongo) as (base, pid):
                 await check_answers(base, kinds[args.lever_kind])
                 result = bench.compare(base, pid, kinds[args.lever_kind], args.connections)
@@ -383,6 +383,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8, help="length of a round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (the median is kept)")
     parser.add_argument("--lever-kind", default="email", choices=KINDS, help="the lookup the levers are measured on")
+    parser.add_argument("--no-levers", dest="levers", action="store_false", help="only the default configuration")
     parser.add_argument("--baseline-tree", type=Path, help="a checkout of the code to compare with (e.g. main)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the index even if it has N visitors")
