@@ -200,6 +200,10 @@ SEARCH_PATH = "/api/v1/omnichannel/contact.search"
 HEADERS = {"X-User-Id": "bench-agent", "X-Auth-Token": TOKEN}
 
 
+# A wrk target: URL, Lua script, and the process trees whose CPU is read around each round.
+Target = tuple[str, str, dict[str, int]]
+
+
 @dataclass(frozen=True)
 class Lever:
     """One way to run the service: environment on top of the benchmark's, and which source tree."""
@@ -292,31 +296,70 @@ class Bench:
         self.args, self.es_url, self.alias, self.workdir = args, es_url, alias, workdir
         self.es_pid = es_pid()
 
-    def _rounds(self, url: str, script: str, watched: dict[str, int], connections: int) -> dict[str, Any]:
+    def interleaved(self, targets: dict[str, Target], connections: int) -> dict[str, dict[str, Any]]:
+        """Rounds of every target in turn (A, B, C, A, B, C, ...), so that each sees the same machine load; the
+        median round of each."""
         threads = min(2, connections)
-        wrk.run_round(url, script, self.workdir, 2, connections, threads, watched)  # warm
-        rounds = [
-            wrk.run_round(url, script, self.workdir, self.args.seconds, connections, threads, watched)
-            for _ in range(self.args.rounds)
-        ]
-        return {**wrk.median_round(rounds), "load_average": wrk.load_average()}
+        for url, script, watched in targets.values():
+            wrk.run_round(url, script, self.workdir, 2, connections, threads, watched)  # warm
+        rounds: dict[str, list[wrk.Round]] = {name: [] for name in targets}
+        for _ in range(self.args.rounds):
+            for name, (url, script, watched) in targets.items():
+                rounds[name].append(
+                    wrk.run_round(url, script, self.workdir, self.args.seconds, connections, threads, watched)
+                )
+        load = wrk.load_average()
+        return {name: {**wrk.median_round(measured), "load_average": load} for name, measured in rounds.items()}
+
+    def service_target(self, base: str, service_pid: int, requests: list[dict[str, str]]) -> Target:
+        script = wrk.get_script(service_paths(requests), HEADERS)
+        return base, script, {"service": service_pid, "elasticsearch": self.es_pid}
+
+    def direct_target(self, requests: list[dict[str, str]]) -> Target:
+        path = f"/{self.alias}/_search?filter_path={search.FILTER_PATH}"
+        return self.es_url + path, wrk.post_script(path, direct_bodies(requests)), {"elasticsearch": self.es_pid}
 
     def compare(self, base: str, service_pid: int, requests: list[dict[str, str]], connections: int) -> dict[str, Any]:
         """Service and direct rounds on the same lookups, with the ratios the targets are stated in."""
-        watched = {"service": service_pid, "elasticsearch": self.es_pid}
-        through = self._rounds(base, wrk.get_script(service_paths(requests), HEADERS), watched, connections)
-        direct_path = f"/{self.alias}/_search?filter_path={search.FILTER_PATH}"
-        direct_script = wrk.post_script(direct_path, direct_bodies(requests))
-        direct = self._rounds(self.es_url + direct_path, direct_script, {"elasticsearch": self.es_pid}, connections)
-        service_cpu = through["cpu_us_per_request"]["service"]
-        es_cpu = through["cpu_us_per_request"]["elasticsearch"]
-        return {
-            "service": through,
-            "direct": direct,
-            "service_cpu_over_es_cpu": round(service_cpu / es_cpu, 3) if es_cpu else None,
-            "throughput_ratio": round(through["rps"] / direct["rps"], 3),
-            "added_p50_ms": round(through["p50_ms"] - direct["p50_ms"], 3),
-        }
+        measured = self.interleaved(
+            {"service": self.service_target(base, service_pid, requests), "direct": self.direct_target(requests)},
+            connections,
+        )
+        return ratios(measured["service"], measured["direct"])
+
+    def lever(
+        self, default: tuple[str, int], lever: tuple[str, int], requests: list[dict[str, str]], connections: int
+    ) -> dict[str, Any]:
+        """The default configuration, the lever and direct in interleaved rounds."""
+        measured = self.interleaved(
+            {
+                "default": self.service_target(*default, requests),
+                "lever": self.service_target(*lever, requests),
+                "direct": self.direct_target(requests),
+            },
+            connections,
+        )
+        result = ratios(measured["lever"], measured["direct"])
+        result["default"] = measured["default"]
+        result["lever_cpu_over_default_cpu"] = round(
+            measured["lever"]["cpu_us_per_request"]["service"] / measured["default"]["cpu_us_per_request"]["service"],
+            3,
+        )
+        return result
+
+
+def ratios(through: dict[str, Any], direct: dict[str, Any]) -> dict[str, Any]:
+    service_cpu = through["cpu_us_per_request"]["service"]
+    es_cpu = through["cpu_us_per_request"]["elasticsearch"]
+    direct_es_cpu = direct["cpu_us_per_request"]["elasticsearch"]
+    return {
+        "service": through,
+        "direct": direct,
+        "service_cpu_over_es_cpu": round(service_cpu / es_cpu, 3) if es_cpu else None,
+        "service_cpu_over_direct_es_cpu": round(service_cpu / direct_es_cpu, 3) if direct_es_cpu else None,
+        "throughput_ratio": round(through["rps"] / direct["rps"], 3),
+        "added_p50_ms": round(through["p50_ms"] - direct["p50_ms"], 3),
+    }
 
 
 def line(label: str, result: dict[str, Any]) -> str:
@@ -327,7 +370,8 @@ def line(label: str, result: dict[str, Any]) -> str:
         f" | direct {direct['rps']:7.0f} rps p50 {direct['p50_ms']:6.2f} ms"
         f" | CPU/lookup service {cpu['service']:5.0f} µs, ES {cpu['elasticsearch']:5.0f} µs"
         f" (direct {direct['cpu_us_per_request']['elasticsearch']:5.0f})"
-        f" | ratios cpu {result['service_cpu_over_es_cpu']}, rps {result['throughput_ratio']}"
+        f" | ratios cpu {result['service_cpu_over_es_cpu']} (/direct {result['service_cpu_over_direct_es_cpu']}),"
+        f" rps {result['throughput_ratio']}"
         f" | load {service['load_average']}"
     )
 
@@ -358,7 +402,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bench = Bench(args, es_url, alias, Path(scratch))
         all_levers = levers(args.baseline_tree)
         async with running_service(all_levers[0], alias, service_mongo) as (base, pid):
-            for kind in KINDS:
+            for kind in KINDS if args.kinds else ():
                 await check_answers(base, kinds[kind])
                 result = bench.compare(base, pid, kinds[kind], args.connections)
                 result["one_connection"] = bench.compare(base, pid, kinds[kind], 1)
@@ -366,12 +410,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 report["kinds"][kind] = result
                 print(line(kind, result))
                 print(line("  (1 connection)", result["one_connection"]))
-        for lever in all_levers[1 : None if args.levers else 1]:
-            async with running_service(lever, alias, service_mongo) as (base, pid):
-                await check_answers(base, kinds[args.lever_kind])
-                result = bench.compare(base, pid, kinds[args.lever_kind], args.connections)
-            report["levers"][lever.name] = result
-            print(line(f"{args.lever_kind}: {lever.name}", result))
+            for lever in all_levers[1 : None if args.levers else 1]:
+                async with running_service(lever, alias, service_mongo) as (lever_base, lever_pid):
+                    await check_answers(lever_base, kinds[args.lever_kind])
+                    result = bench.lever((base, pid), (lever_base, lever_pid), kinds[args.lever_kind], args.connections)
+                report["levers"][lever.name] = result
+                print(line(f"{args.lever_kind}: {lever.name}", result))
+                print(
+                    f"{'':40s} default beside it: {result['default']['cpu_us_per_request']['service']:5.0f} µs"
+                    f" → lever / default CPU per lookup {result['lever_cpu_over_default_cpu']}"
+                )
     return report
 
 
@@ -383,6 +431,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8, help="length of a round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (the median is kept)")
     parser.add_argument("--lever-kind", default="email", choices=KINDS, help="the lookup the levers are measured on")
+    parser.add_argument("--only-levers", dest="kinds", action="store_false", help="skip the four lookups' table")
     parser.add_argument("--no-levers", dest="levers", action="store_false", help="only the default configuration")
     parser.add_argument("--baseline-tree", type=Path, help="a checkout of the code to compare with (e.g. main)")
     parser.add_argument("--seed", type=int, default=7)
@@ -395,7 +444,7 @@ def main() -> int:
     report = asyncio.run(run(args))
     report["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report["cores"] = os.cpu_count()
-    results = RESULTS_DIR / f"lookup-{args.visitors}.json"
+    results = RESULTS_DIR / f"lookup-{args.visitors}{'' if args.kinds else '-levers'}.json"
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {results}")
