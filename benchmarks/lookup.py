@@ -400,7 +400,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     service_mongo = with_database(mongo_url, database_name)
     with tempfile.TemporaryDirectory() as scratch:
         bench = Bench(args, es_url, alias, Path(scratch))
-        all_levers = levers(args.baseline_tree)
+        chosen = levers(args.baseline_tree)
+        all_levers = chosen[:1] + [lever for lever in chosen[1:] if args.lever in (None, lever.name)]
         async with running_service(all_levers[0], alias, service_mongo) as (base, pid):
             for kind in KINDS if args.kinds else ():
                 await check_answers(base, kinds[kind])
@@ -432,6 +433,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (the median is kept)")
     parser.add_argument("--lever-kind", default="email", choices=KINDS, help="the lookup the levers are measured on")
     parser.add_argument("--only-levers", dest="kinds", action="store_false", help="skip the four lookups' table")
+    parser.add_argument("--lever", help="measure only this lever (its name as printed)")
     parser.add_argument("--no-levers", dest="levers", action="store_false", help="only the default configuration")
     parser.add_argument("--baseline-tree", type=Path, help="a checkout of the code to compare with (e.g. main)")
     parser.add_argument("--seed", type=int, default=7)
