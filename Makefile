@@ -34,8 +34,13 @@ test: lint
 test-slow: venv
 	$(WITH_STACK) $(PY) -m pytest -q -rs -m slow tests
 
+# wrk (Debian's package) loads the lookup benchmark; installed here when missing and apt can (root).
 bench: venv
-	$(WITH_STACK) $(PY) -m benchmarks.lookup && $(PY) -m benchmarks.backfill --visitors 100000 && $(PY) -m benchmarks.freshness
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || \
+		{ echo "make bench: wrk is missing and apt-get install wrk needs root here: install it, then run again" >&2; exit 2; }
+	$(WITH_STACK) $(PY) -m benchmarks.lookup --visitors 100000 \
+		&& $(PY) -m benchmarks.regex_baseline --visitors 100000 && $(PY) -m benchmarks.chart \
+		&& $(PY) -m benchmarks.backfill --visitors 100000 && $(PY) -m benchmarks.freshness --visitors 100000
 
 run: venv
 	KEEP_STACK=1 $(WITH_STACK) PORT=$(PORT) PYTHON=$(PY) deploy/demo/run

@@ -1,28 +1,33 @@
-"""Lookup benchmark: the service against the same Elasticsearch queries sent directly, in one run.
+"""Lookup benchmark: the service against the same Elasticsearch queries sent directly, in one run, loaded by `wrk`.
 
-    python -m benchmarks.lookup [--visitors 1000000] [--requests 2000] [--concurrency 8]
+    python -m benchmarks.lookup [--visitors 100000] [--seconds 8] [--rounds 3] [--baseline-tree DIR]
 
-Generates N realistic visitors, indexes them with the indexer's own transform and bulk sink, starts
-`python -m service` as a subprocess, then for each lookup kind (email, phone, exact custom, substring
-custom) measures latency one request at a time (p50/p99) and throughput under concurrency, through the
-service and directly against Elasticsearch. Prints ratios and writes benchmarks/results/lookup.json.
-Needs ES_URL and MONGO_URL (`make bench` starts the local stack).
+Generates N realistic visitors and indexes them with the indexer's own transform and writer (once per size; the
+load rate is recorded), starts `python -m service`, then for each lookup kind (email, phone, exact custom, substring
+custom) runs rounds of `wrk` (8 connections, random lookups) through the service and directly against
+Elasticsearch's `_search` with the same body, alternating, warm, and keeps the median of the rounds: rps, p50/p99,
+and CPU time per lookup of the service's and Elasticsearch's process trees from /proc. Then the levers (event loop,
+the request log line, metrics, workers, and with --baseline-tree the code before the hot path was rewritten), each
+against a direct round of the same run. One connection gives the added p50. Prints ratios and writes
+benchmarks/results/lookup-<N>.json. Needs ES_URL, MONGO_URL and the stack's pid files (`make bench`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import random
 import socket
-import statistics
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -33,14 +38,15 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
+from benchmarks import wrk
 from indexer import indices, specs
 from indexer.changes import Change, upsert
 from indexer.metrics import Metrics
 from indexer.writer import Writer
-from service import contacts, query, rocketchat
+from service import query, rocketchat, search
 from service.auth import hashed_token
 
-RESULTS = Path(__file__).parent / "results" / "lookup.json"
+RESULTS_DIR = Path(__file__).parent / "results"
 STREETS = [
     "Rocket.Chat street",
     "Baker Street",
@@ -189,43 +195,193 @@ async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:
     raise RuntimeError("the service did not become ready")
 
 
-Call = Callable[[dict[str, str]], Awaitable[bool]]
+KINDS = ("email", "phone", "custom_exact", "custom_substring")
+SEARCH_PATH = "/api/v1/omnichannel/contact.search"
+HEADERS = {"X-User-Id": "bench-agent", "X-Auth-Token": TOKEN}
 
 
-async def measure(call: Call, requests: list[dict[str, str]], concurrency: int) -> dict[str, float]:
-    """Runs every request with `concurrency` in flight; latency percentiles in ms and throughput in req/s."""
-    latencies: list[float] = []
-    misses = 0
-    queue = iter(requests)
+# A wrk target: URL, Lua script, and the process trees whose CPU is read around each round.
+Target = tuple[str, str, dict[str, int]]
 
-    async def worker() -> None:
-        nonlocal misses
-        for params in queue:
-            started = time.perf_counter()
-            found = await call(params)
-            latencies.append((time.perf_counter() - started) * 1000)
-            misses += not found
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {
-        "requests": len(latencies),
-        "misses": misses,
-        "p50_ms": round(quantiles[49], 3),
-        "p99_ms": round(quantiles[98], 3),
-        "throughput_rps": round(len(latencies) / elapsed, 1),
+@dataclass(frozen=True)
+class Lever:
+    """One way to run the service: environment on top of the benchmark's, and which source tree."""
+
+    name: str
+    environment: dict[str, str] = field(default_factory=dict)
+    tree: Path | None = None
+
+
+def levers(baseline_tree: Path | None) -> list[Lever]:
+    chosen = [
+        Lever("uvloop, lean path (default)"),
+        Lever("asyncio loop", {"EVENT_LOOP": "asyncio"}),
+        Lever("request log line at INFO", {"LOG_LEVEL": "INFO"}),
+        Lever("metrics on", {"METRICS_PORT": str(free_port())}),
+        Lever("2 workers", {"WORKERS": "2"}),
+    ]
+    if baseline_tree is not None:
+        chosen.append(Lever("before: elasticsearch-py, asyncio loop", tree=baseline_tree))
+    return chosen
+
+
+def es_pid() -> int:
+    """Elasticsearch's launcher pid from the local stack's pid file (its server is a child process)."""
+    stack = Path(os.environ.get("CONTACT_SEARCH_STACK_DIR") or Path.home() / ".cache/contact-search/stack")
+    candidates = [stack / "run" / "elasticsearch.pid", Path("/var/cache/contact-search/stack/run/elasticsearch.pid")]
+    for candidate in candidates:
+        if candidate.exists():
+            return int(candidate.read_text().split()[0])
+    raise SystemExit("no Elasticsearch pid file: set CONTACT_SEARCH_STACK_DIR to the stack's directory")
+
+
+def service_paths(requests: list[dict[str, str]]) -> list[str]:
+    return [SEARCH_PATH + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items()) for params in requests]
+
+
+def direct_bodies(requests: list[dict[str, str]]) -> list[bytes]:
+    """The very body the service posts first for each lookup."""
+    bodies = []
+    for params in requests:
+        criteria = query.parse_criteria(list(params.items()))
+        bodies.append(search.search_body(criteria, search.FIRST_PAGE if criteria.custom else 1, None))
+    return bodies
+
+
+@contextlib.asynccontextmanager
+async def running_service(lever: Lever, alias: str, mongo_url: str) -> AsyncIterator[tuple[str, int]]:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "MONGO_URL": mongo_url,
+        "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        **lever.environment,
     }
+    if lever.tree is not None:
+        environment["PYTHONPATH"] = str(lever.tree)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service",
+        env=environment,
+        cwd=lever.tree,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_ready(session, base)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)
+
+
+async def check_answers(base: str, requests: list[dict[str, str]]) -> None:
+    """Every sampled lookup finds its visitor (wrk only sees statuses)."""
+    async with aiohttp.ClientSession() as session:
+        for path in service_paths(requests[:20]):
+            async with session.get(base + path, headers=HEADERS) as response:
+                body = orjson.loads(await response.read())
+                assert response.status == 200 and body["contact"] is not None, (response.status, body)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, es_url: str, alias: str, workdir: Path) -> None:
+        self.args, self.es_url, self.alias, self.workdir = args, es_url, alias, workdir
+        self.es_pid = es_pid()
+
+    def interleaved(self, targets: dict[str, Target], connections: int) -> dict[str, dict[str, Any]]:
+        """Rounds of every target in turn (A, B, C, A, B, C, ...), so that each sees the same machine load; the
+        median round of each."""
+        threads = min(2, connections)
+        for url, script, watched in targets.values():
+            wrk.run_round(url, script, self.workdir, 2, connections, threads, watched)  # warm
+        rounds: dict[str, list[wrk.Round]] = {name: [] for name in targets}
+        for _ in range(self.args.rounds):
+            for name, (url, script, watched) in targets.items():
+                rounds[name].append(
+                    wrk.run_round(url, script, self.workdir, self.args.seconds, connections, threads, watched)
+                )
+        load = wrk.load_average()
+        return {name: {**wrk.median_round(measured), "load_average": load} for name, measured in rounds.items()}
+
+    def service_target(self, base: str, service_pid: int, requests: list[dict[str, str]]) -> Target:
+        script = wrk.get_script(service_paths(requests), HEADERS)
+        return base, script, {"service": service_pid, "elasticsearch": self.es_pid}
+
+    def direct_target(self, requests: list[dict[str, str]]) -> Target:
+        path = f"/{self.alias}/_search?filter_path={search.FILTER_PATH}"
+        return self.es_url + path, wrk.post_script(path, direct_bodies(requests)), {"elasticsearch": self.es_pid}
+
+    def compare(self, base: str, service_pid: int, requests: list[dict[str, str]], connections: int) -> dict[str, Any]:
+        """Service and direct rounds on the same lookups, with the ratios the targets are stated in."""
+        measured = self.interleaved(
+            {"service": self.service_target(base, service_pid, requests), "direct": self.direct_target(requests)},
+            connections,
+        )
+        return ratios(measured["service"], measured["direct"])
+
+    def lever(
+        self, default: tuple[str, int], lever: tuple[str, int], requests: list[dict[str, str]], connections: int
+    ) -> dict[str, Any]:
+        """The default configuration, the lever and direct in interleaved rounds."""
+        measured = self.interleaved(
+            {
+                "default": self.service_target(*default, requests),
+                "lever": self.service_target(*lever, requests),
+                "direct": self.direct_target(requests),
+            },
+            connections,
+        )
+        result = ratios(measured["lever"], measured["direct"])
+        result["default"] = measured["default"]
+        result["lever_cpu_over_default_cpu"] = round(
+            measured["lever"]["cpu_us_per_request"]["service"] / measured["default"]["cpu_us_per_request"]["service"],
+            3,
+        )
+        return result
+
+
+def ratios(through: dict[str, Any], direct: dict[str, Any]) -> dict[str, Any]:
+    service_cpu = through["cpu_us_per_request"]["service"]
+    es_cpu = through["cpu_us_per_request"]["elasticsearch"]
+    direct_es_cpu = direct["cpu_us_per_request"]["elasticsearch"]
+    return {
+        "service": through,
+        "direct": direct,
+        "service_cpu_over_es_cpu": round(service_cpu / es_cpu, 3) if es_cpu else None,
+        "service_cpu_over_direct_es_cpu": round(service_cpu / direct_es_cpu, 3) if direct_es_cpu else None,
+        "throughput_ratio": round(through["rps"] / direct["rps"], 3),
+        "added_p50_ms": round(through["p50_ms"] - direct["p50_ms"], 3),
+    }
+
+
+def line(label: str, result: dict[str, Any]) -> str:
+    service, direct = result["service"], result["direct"]
+    cpu = service["cpu_us_per_request"]
+    return (
+        f"{label:40s} service {service['rps']:7.0f} rps p50 {service['p50_ms']:6.2f} p99 {service['p99_ms']:6.2f} ms"
+        f" | direct {direct['rps']:7.0f} rps p50 {direct['p50_ms']:6.2f} ms"
+        f" | CPU/lookup service {cpu['service']:5.0f} µs, ES {cpu['elasticsearch']:5.0f} µs"
+        f" (direct {direct['cpu_us_per_request']['elasticsearch']:5.0f})"
+        f" | ratios cpu {result['service_cpu_over_es_cpu']} (/direct {result['service_cpu_over_direct_es_cpu']}),"
+        f" rps {result['throughput_ratio']}"
+        f" | load {service['load_average']}"
+    )
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     es_url, mongo_url = os.environ["ES_URL"], os.environ["MONGO_URL"]
     alias = f"bench-lookup-{args.visitors}"
     database_name = "bench_lookup"
-    # The direct baseline gets the same fast JSON codec as the service.
-    es = AsyncElasticsearch(es_url, request_timeout=120, serializer=OrjsonSerializer())
-    report: dict[str, Any] = {"visitors": args.visitors, "concurrency": args.concurrency, "kinds": {}}
+    es = AsyncElasticsearch(es_url, request_timeout=600, serializer=OrjsonSerializer())
+    report: dict[str, Any] = {"visitors": args.visitors, "connections": args.connections, "kinds": {}, "levers": {}}
     try:
         existing = await indices.current_index(es, alias)
         count = (await es.count(index=alias))["count"] if existing else 0
@@ -233,92 +389,67 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if existing:
                 await es.indices.delete(index=existing)
             print(f"indexing {args.visitors} visitors ...", file=sys.stderr)
-            report["index_seconds"] = round(
-                await build_index(es, mongo_url, database_name, alias, args.visitors, args.seed), 1
-            )
-        await seed_mongo(mongo_url, database_name)
-        kinds = lookups(args.visitors, args.requests, args.seed)
-
-        port = free_port()
-        environment = {
-            **os.environ,
-            "MONGO_URL": with_database(mongo_url, database_name),
-            "ES_INDEX": alias,
-            "COLLECTIONS": "visitors",
-            "PORT": str(port),
-            "LOG_LEVEL": "WARNING",
-            "WORKERS": str(args.workers),
-        }
-        service = await asyncio.create_subprocess_exec(sys.executable, "-m", "service", env=environment)
-        base = f"http://127.0.0.1:{port}"
-        headers = {"X-User-Id": "bench-agent", "X-Auth-Token": TOKEN}
-        try:
-            connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
-            async with aiohttp.ClientSession(connector=connector) as session:
-                await wait_ready(session, base)
-
-                async def through_service(params: dict[str, str]) -> bool:
-                    url = (
-                        base
-                        + "/api/v1/omnichannel/contact.search?"
-                        + "&".join(f"{name}={quote(value, safe='')}" for name, value in params.items())
-                    )
-                    async with session.get(url, headers=headers) as response:
-                        body = orjson.loads(await response.read())
-                        assert response.status == 200, body
-                        return body["contact"] is not None
-
-                async def direct(params: dict[str, str]) -> bool:
-                    criteria = query.parse_criteria(list(params.items()))
-                    return await contacts.find_contact(es, alias, criteria) is not None
-
-                for kind, requests in kinds.items():
-                    warm = requests[: min(200, len(requests))]
-                    await measure(through_service, warm, args.concurrency)
-                    await measure(direct, warm, args.concurrency)
-                    results = {
-                        "service_latency": await measure(through_service, requests, 1),
-                        "direct_latency": await measure(direct, requests, 1),
-                        "service_throughput": await measure(through_service, requests, args.concurrency),
-                        "direct_throughput": await measure(direct, requests, args.concurrency),
-                    }
-                    results["throughput_ratio"] = round(
-                        results["service_throughput"]["throughput_rps"]
-                        / results["direct_throughput"]["throughput_rps"],
-                        3,
-                    )
-                    report["kinds"][kind] = results
-                    print(
-                        f"{kind:17s} service p50 {results['service_latency']['p50_ms']:7.2f} ms"
-                        f"  p99 {results['service_latency']['p99_ms']:7.2f} ms"
-                        f" | direct p50 {results['direct_latency']['p50_ms']:7.2f} ms"
-                        f"  p99 {results['direct_latency']['p99_ms']:7.2f} ms"
-                        f" | throughput service/direct {results['service_throughput']['throughput_rps']:7.1f}"
-                        f" / {results['direct_throughput']['throughput_rps']:7.1f} rps"
-                        f" = {results['throughput_ratio']:.2f}"
-                    )
-        finally:
-            service.terminate()
-            await asyncio.wait_for(service.wait(), timeout=30)
+            seconds = await build_index(es, mongo_url, database_name, alias, args.visitors, args.seed)
+            report["index_seconds"] = round(seconds, 1)
+            report["index_rate_per_second"] = round(args.visitors / seconds)
+            print(f"indexed in {seconds:.0f} s ({args.visitors / seconds:.0f} visitors/s)", file=sys.stderr)
     finally:
         await es.close()
+    await seed_mongo(mongo_url, database_name)
+    kinds = lookups(args.visitors, args.requests, args.seed)
+    service_mongo = with_database(mongo_url, database_name)
+    with tempfile.TemporaryDirectory() as scratch:
+        bench = Bench(args, es_url, alias, Path(scratch))
+        chosen = levers(args.baseline_tree)
+        all_levers = chosen[:1] + [lever for lever in chosen[1:] if args.lever in (None, lever.name)]
+        async with running_service(all_levers[0], alias, service_mongo) as (base, pid):
+            for kind in KINDS if args.kinds else ():
+                await check_answers(base, kinds[kind])
+                result = bench.compare(base, pid, kinds[kind], args.connections)
+                result["one_connection"] = bench.compare(base, pid, kinds[kind], 1)
+                result["added_p50_ms_one_connection"] = result["one_connection"]["added_p50_ms"]
+                report["kinds"][kind] = result
+                print(line(kind, result))
+                print(line("  (1 connection)", result["one_connection"]))
+            for lever in all_levers[1 : None if args.levers else 1]:
+                async with running_service(lever, alias, service_mongo) as (lever_base, lever_pid):
+                    await check_answers(lever_base, kinds[args.lever_kind])
+                    result = bench.lever((base, pid), (lever_base, lever_pid), kinds[args.lever_kind], args.connections)
+                report["levers"][lever.name] = result
+                print(line(f"{args.lever_kind}: {lever.name}", result))
+                print(
+                    f"{'':40s} default beside it: {result['default']['cpu_us_per_request']['service']:5.0f} µs"
+                    f" → lever / default CPU per lookup {result['lever_cpu_over_default_cpu']}"
+                )
     return report
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--visitors", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=2000, help="requests per kind and phase")
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=1, help="service processes")
+    parser.add_argument("--visitors", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=2000, help="distinct lookups per kind")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=8, help="length of a round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (the median is kept)")
+    parser.add_argument("--lever-kind", default="email", choices=KINDS, help="the lookup the levers are measured on")
+    parser.add_argument("--only-levers", dest="kinds", action="store_false", help="skip the four lookups' table")
+    parser.add_argument("--lever", help="measure only this lever (its name as printed)")
+    parser.add_argument("--no-levers", dest="levers", action="store_false", help="only the default configuration")
+    parser.add_argument("--baseline-tree", type=Path, help="a checkout of the code to compare with (e.g. main)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the index even if it has N visitors")
     args = parser.parse_args()
+    missing = wrk.missing_reason()
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
     report = asyncio.run(run(args))
     report["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    report["cores"] = os.cpu_count()
+    results = RESULTS_DIR / f"lookup-{args.visitors}{'' if args.kinds else '-levers'}.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {results}")
     return 0
 
 

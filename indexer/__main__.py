@@ -100,8 +100,8 @@ async def _once(settings: Settings, chosen: list[Spec]) -> int:
 async def _run(settings: Settings, chosen: list[Spec], show_progress: bool) -> int:
     """One worker per synced collection, each with its own lease and checkpoint, in one process."""
     stop = stop_on_signals()
-    states = [metrics.Metrics(stall_after=settings.stall_after) for _ in chosen]
-    async with clients(settings) as (database, es), metrics.serve(states[0], settings.metrics_port):
+    states = [metrics.Metrics(stall_after=settings.stall_after, alias=spec.alias) for spec in chosen]
+    async with clients(settings) as (database, es), metrics.serve(states, settings.metrics_port):
         workers = [
             Worker(
                 settings,

@@ -1,13 +1,17 @@
-"""What the worker exposes to operators: Prometheus text on `/metrics` and a liveness verdict on `/healthz`."""
+"""What the workers expose to operators: Prometheus metrics on `/metrics` (through prometheus-client) and a liveness
+verdict on `/healthz`, for one or several workers (one per synced collection) in one process."""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 PREFIX = "contact_search_indexer"
 
@@ -17,6 +21,7 @@ class Metrics:
     """Counters and gauges of one worker process; the worker updates them, the HTTP endpoints read them."""
 
     stall_after: float = 120.0
+    alias: str = ""  # the synced collection's alias: the `alias` label of every series
     monotonic: Callable[[], float] = time.monotonic
     indexed: int = 0
     deleted: int = 0
@@ -58,55 +63,106 @@ class Metrics:
     def healthy(self) -> bool:
         return self.stalled_for() < self.stall_after
 
-    def render(self) -> str:
-        rows = [
-            ("documents_indexed_total", "counter", "Visitors written to the index.", self.indexed),
-            ("documents_deleted_total", "counter", "Visitors removed from the index.", self.deleted),
-            ("documents_failed_total", "counter", "Visitors Elasticsearch rejected (dead-lettered).", self.failed),
-            ("bulk_retries_total", "counter", "Bulk items sent again after a transient failure.", self.retried),
-            ("backlog", "gauge", "Changes read but not yet acknowledged, or backfill remainder.", self.backlog),
-            ("lag_seconds", "gauge", "Age of the newest change known to be in the index.", self.lag_seconds()),
-            ("last_checkpoint_timestamp_seconds", "gauge", "When the checkpoint last moved.", self.last_checkpoint_at),
-            ("leader", "gauge", "1 when this process holds the writer lease.", int(self.leader)),
-            ("fencing_token", "gauge", "Fencing token of the lease this process holds.", self.fencing_token),
-            ("seconds_since_progress", "gauge", "Seconds since the worker last made progress.", self.stalled_for()),
-        ]
-        lines: list[str] = []
-        for name, kind, text, value in rows:
-            lines += [f"# HELP {PREFIX}_{name} {text}", f"# TYPE {PREFIX}_{name} {kind}", f"{PREFIX}_{name} {value}"]
-        lines.append(f'{PREFIX}_phase{{phase="{self.phase}"}} 1')
-        return "\n".join(lines) + "\n"
+
+class _WorkersCollector(Collector):
+    """Reads each worker's `Metrics` when scraped: the worker's hot loop only bumps plain attributes."""
+
+    def __init__(self, workers: Sequence[Metrics]) -> None:
+        self._workers = workers
+
+    def collect(self) -> Iterable[Metric]:
+        for name, family, text, value in _SERIES:
+            metric = family(f"{PREFIX}_{name}", text, labels=["alias"])
+            for worker in self._workers:
+                metric.add_metric([worker.alias], value(worker))
+            yield metric
+        phase = GaugeMetricFamily(f"{PREFIX}_phase", "The phase each worker is in (1).", labels=["alias", "phase"])
+        for worker in self._workers:
+            phase.add_metric([worker.alias, worker.phase], 1)
+        yield phase
 
 
-METRICS = web.AppKey("metrics", Metrics)
+_SERIES: list[tuple[str, type[CounterMetricFamily] | type[GaugeMetricFamily], str, Callable[[Metrics], float]]] = [
+    ("documents_indexed", CounterMetricFamily, "Documents written to the index.", lambda m: m.indexed),
+    ("documents_deleted", CounterMetricFamily, "Documents removed from the index.", lambda m: m.deleted),
+    ("documents_failed", CounterMetricFamily, "Documents Elasticsearch rejected (dead-lettered).", lambda m: m.failed),
+    ("bulk_retries", CounterMetricFamily, "Bulk items sent again after a transient failure.", lambda m: m.retried),
+    ("backlog", GaugeMetricFamily, "Changes read, not yet acknowledged (or backfill remainder).", lambda m: m.backlog),
+    ("lag_seconds", GaugeMetricFamily, "Age of the newest change known to be in the index.", Metrics.lag_seconds),
+    (
+        "last_checkpoint_timestamp_seconds",
+        GaugeMetricFamily,
+        "When the checkpoint last moved.",
+        lambda m: m.last_checkpoint_at,
+    ),
+    ("leader", GaugeMetricFamily, "1 when this process holds the writer lease.", lambda m: int(m.leader)),
+    ("fencing_token", GaugeMetricFamily, "Fencing token of the lease this process holds.", lambda m: m.fencing_token),
+    ("seconds_since_progress", GaugeMetricFamily, "Seconds since the worker last made progress.", Metrics.stalled_for),
+]
+
+
+class Exposition:
+    """One registry for every worker of a process (one per synced collection, told apart by the `alias` label),
+    plus the process's own CPU and memory."""
+
+    def __init__(self, workers: Sequence[Metrics]) -> None:
+        self.workers = list(workers)
+        self.registry = CollectorRegistry()
+        self.registry.register(_WorkersCollector(self.workers))
+        ProcessCollector(namespace=PREFIX, registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def healthy(self) -> bool:
+        """Healthy only when every worker is."""
+        return all(worker.healthy() for worker in self.workers)
+
+
+EXPOSITION = web.AppKey("exposition", Exposition)
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[METRICS].render(), content_type="text/plain", charset="utf-8")
+    return web.Response(body=request.app[EXPOSITION].render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    metrics = request.app[METRICS]
-    status = 200 if metrics.healthy() else 503
-    body = {"healthy": status == 200, "phase": metrics.phase, "seconds_since_progress": round(metrics.stalled_for(), 1)}
-    return web.json_response(body, status=status)
+    exposition = request.app[EXPOSITION]
+    healthy = exposition.healthy()
+    workers = {
+        worker.alias: {
+            "healthy": worker.healthy(),
+            "phase": worker.phase,
+            "seconds_since_progress": round(worker.stalled_for(), 1),
+        }
+        for worker in exposition.workers
+    }
+    first = exposition.workers[0]
+    # `phase` and `seconds_since_progress` at the top are the first worker's, as before several workers existed.
+    body = {
+        "healthy": healthy,
+        "phase": first.phase,
+        "seconds_since_progress": round(first.stalled_for(), 1),
+        "workers": workers,
+    }
+    return web.json_response(body, status=200 if healthy else 503)
 
 
-def create_app(metrics: Metrics) -> web.Application:
+def create_app(workers: Metrics | Sequence[Metrics]) -> web.Application:
     app = web.Application()
-    app[METRICS] = metrics
+    app[EXPOSITION] = Exposition([workers] if isinstance(workers, Metrics) else workers)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     return app
 
 
 @contextlib.asynccontextmanager
-async def serve(metrics: Metrics, port: int, host: str = "0.0.0.0") -> AsyncIterator[None]:
-    """Serve the endpoints while the caller's `async for` body runs (port 0 disables them)."""
+async def serve(workers: Metrics | Sequence[Metrics], port: int, host: str = "0.0.0.0") -> AsyncIterator[None]:
+    """Serve the endpoints for one worker or several (one per synced collection) while the body runs (port 0: off)."""
     if port == 0:
         yield
         return
-    runner = web.AppRunner(create_app(metrics), access_log=None)
+    runner = web.AppRunner(create_app(workers), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

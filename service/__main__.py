@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
+import logging
 import multiprocessing
 import os
 import signal
@@ -14,6 +17,20 @@ from common import logs
 from service import http_server
 from service.app import create_app
 from service.settings import Settings
+
+log = logging.getLogger("service")
+
+
+def event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
+    """uvloop where installed and asked for: it halves the event loop's share of a lookup's CPU (README)."""
+    if settings.event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("EVENT_LOOP=uvloop but uvloop is not installed: using asyncio's loop")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def serve(settings: Settings, reuse_port: bool) -> None:
@@ -27,13 +44,21 @@ def serve(settings: Settings, reuse_port: bool) -> None:
         shutdown_timeout=settings.shutdown_grace,
         access_log=None,
         print=None,
+        loop=event_loop(settings),
     )
+
+
+def _worker_settings(settings: Settings, index: int) -> Settings:
+    """Each worker has its own metrics (a scrape must not land on a random one): worker i on METRICS_PORT + i."""
+    if not settings.metrics_port:
+        return settings
+    return dataclasses.replace(settings, metrics_port=settings.metrics_port + index)
 
 
 def _serve_workers(settings: Settings) -> int:
     """One process per worker on the same port (SO_REUSEPORT); SIGTERM and SIGINT are passed on to each."""
     workers = [
-        multiprocessing.Process(target=serve, args=(settings, True), name=f"service-{index}")
+        multiprocessing.Process(target=serve, args=(_worker_settings(settings, index), True), name=f"service-{index}")
         for index in range(settings.workers)
     ]
     for worker in workers:

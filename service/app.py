@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,10 +11,11 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
-from service import handlers, http_server
+from service import handlers, http_server, metrics, search
 from service.auth import Authenticator
 from service.contacts import CustomFieldRegistry
-from service.keys import AUTHENTICATOR, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.es_http import ElasticsearchHttp
+from service.keys import AUTHENTICATOR, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
 from service.settings import Settings
 
 SEARCH_PATH = "/api/v1/omnichannel/contact.search"
@@ -24,8 +26,13 @@ CONTACTS_GET_PATH = "/api/v1/omnichannel/contacts.get"
 async def _clients(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     timeout_ms = int(settings.backend_timeout * 1000)
+    observed = app.get(metrics.METRICS)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo_url, serverSelectionTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms, tz_aware=False
+        settings.mongo_url,
+        serverSelectionTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+        tz_aware=False,
+        event_listeners=[observed.mongo_listener] if observed else [],
     )
     es = AsyncElasticsearch(
         settings.es_url,
@@ -34,25 +41,35 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         retry_on_timeout=False,
         serializer=OrjsonSerializer(),
     )
+    lookups = ElasticsearchHttp(settings.es_url, settings.backend_timeout)
     database = mongo.get_default_database(default="rocketchat")
     app[ELASTICSEARCH] = es
     app[MONGO_DATABASE] = database
     app[AUTHENTICATOR] = Authenticator(database, settings.auth_cache_ttl)
     app[CUSTOM_FIELDS] = CustomFieldRegistry(database, settings.custom_fields_ttl)
+    app[CONTACT_SEARCH] = search.ContactSearch(lookups, settings.es_index, observed.backend if observed else None)
     try:
-        yield
+        async with contextlib.AsyncExitStack() as served:
+            if observed is not None:
+                observed.watch_caches({"auth": app[AUTHENTICATOR].callers, "custom_fields": app[CUSTOM_FIELDS].cache})
+                await served.enter_async_context(metrics.serve(observed, settings.host, settings.metrics_port))
+            yield
     finally:
+        await lookups.close()
         await es.close()
         await mongo.close()
 
 
 def create_app(settings: Settings) -> web.Application:
+    observed = metrics.ServiceMetrics() if settings.metrics_port else None
     app = web.Application(
-        middlewares=[handlers.envelope_middleware],
+        middlewares=[observed.middleware, handlers.envelope_middleware] if observed else [handlers.envelope_middleware],
         handler_args=http_server.handler_args(settings),
         client_max_size=http_server.CLIENT_MAX_SIZE,
     )
     app[SETTINGS] = settings
+    if observed is not None:
+        app[metrics.METRICS] = observed
     app.cleanup_ctx.append(_clients)
     app.router.add_get(SEARCH_PATH, handlers.contact_search)
     app.router.add_get(CONTACTS_SEARCH_PATH, handlers.contacts_search)

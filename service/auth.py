@@ -53,7 +53,7 @@ class Authenticator:
     def __init__(self, database: AsyncDatabase[dict[str, Any]], ttl: float) -> None:
         self._users = database[rocketchat.USERS_COLLECTION]
         self._permissions = database[rocketchat.PERMISSIONS_COLLECTION]
-        self._callers: TtlCache[tuple[str, str], Caller | None] = TtlCache(ttl)
+        self.callers: TtlCache[tuple[str, str], Caller | None] = TtlCache(ttl)
         self._permitted_roles: TtlCache[str, frozenset[str]] = TtlCache(ttl, max_entries=16)
 
     async def authorize(self, user_id: str | None, token: str | None, permission: str = PERMISSION) -> Caller:
@@ -67,7 +67,7 @@ class Authenticator:
         if not user_id or not token:
             raise Unauthorized("missing credentials")
         token_hash = hashed_token(token)
-        caller = await self._callers.get((user_id, token_hash), lambda: self._load_caller(user_id, token_hash))
+        caller = await self.callers.get((user_id, token_hash), lambda: self._load_caller(user_id, token_hash))
         if caller is None:
             raise Unauthorized("unknown user or token")
         return caller

@@ -24,12 +24,16 @@ class TtlCache(Generic[K, V]):
         self._clock = clock
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._loading: dict[K, asyncio.Future[V]] = {}
+        self.hits = 0  # answered from an entry
+        self.misses = 0  # loaded (or waited for a load in flight)
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         entry = self._entries.get(key)
         if entry is not None and entry[0] > self._clock():
             self._entries.move_to_end(key)
+            self.hits += 1
             return entry[1]
+        self.misses += 1
         pending = self._loading.get(key)
         if pending is not None:
             return await asyncio.shield(pending)

@@ -13,9 +13,9 @@ import orjson
 import pymongo.errors
 from aiohttp import web
 
-from service import auth, contact_list, contacts, list_params, query
+from service import auth, contact_list, list_params, query
 from service.errors import ApiError, BackendFailed, BackendUnavailable
-from service.keys import AUTHENTICATOR, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.keys import AUTHENTICATOR, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
 from service.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ async def contact_search(request: web.Request) -> web.Response:
     criteria = requested.restricted_to(await request.app[CUSTOM_FIELDS].searchable()) if requested.custom else requested
     if criteria.is_empty or not criteria.can_match:
         return json_response({"contact": None, "success": True})
-    contact = await contacts.find_contact(request.app[ELASTICSEARCH], request.app[SETTINGS].es_index, criteria)
+    contact = await request.app[CONTACT_SEARCH].find_contact(criteria)
     return json_response({"contact": contact, "success": True})
 
 

@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from service.auth import Authenticator
 from service.contacts import CustomFieldRegistry
+from service.search import ContactSearch
 from service.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +18,4 @@ ELASTICSEARCH = web.AppKey("elasticsearch", AsyncElasticsearch)
 MONGO_DATABASE = web.AppKey("mongo_database", AsyncDatabase[dict[str, Any]])
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 CUSTOM_FIELDS = web.AppKey("custom_fields", CustomFieldRegistry)
+CONTACT_SEARCH = web.AppKey("contact_search", ContactSearch)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from common import config
 from service.list_params import Paging
 
+EVENT_LOOPS = ("uvloop", "asyncio")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -31,6 +33,14 @@ class Settings:
     keepalive_timeout: float = 75.0
     log_level: str = "INFO"
     log_format: str = "json"
+    # Prometheus `/metrics` on its own port (0: off); with WORKERS=N, worker i listens on METRICS_PORT + i.
+    metrics_port: int = 0
+    # `uvloop` (when installed) or `asyncio`.
+    event_loop: str = "uvloop"
+
+    def __post_init__(self) -> None:
+        if self.event_loop not in EVENT_LOOPS:
+            raise SystemExit(f"EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
 
     @property
     def paging(self) -> Paging:

@@ -364,15 +364,17 @@ async def test_sigterm_while_mongodb_is_unreachable_still_exits_0_promptly(
 
 
 async def test_metrics_and_healthz_are_served(unused_tcp_port: int) -> None:
-    state = Metrics(stall_after=0.5)
+    state = Metrics(stall_after=0.5, alias="contacts")
     state.indexed, state.leader = 12, True
-    async with metrics.serve(state, unused_tcp_port, host="127.0.0.1"), aiohttp.ClientSession() as http:
+    async with metrics.serve([state], unused_tcp_port, host="127.0.0.1"), aiohttp.ClientSession() as http:
         base = f"http://127.0.0.1:{unused_tcp_port}"
         async with http.get(f"{base}/metrics") as response:
             assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain; version=")
             text = await response.text()
-        assert "contact_search_indexer_documents_indexed_total 12" in text
-        assert "contact_search_indexer_leader 1" in text
+        assert 'contact_search_indexer_documents_indexed_total{alias="contacts"} 12.0' in text
+        assert 'contact_search_indexer_leader{alias="contacts"} 1.0' in text
+        assert "contact_search_indexer_process_cpu_seconds_total" in text
         async with http.get(f"{base}/healthz") as response:
             assert response.status == 200
         await asyncio.sleep(0.6)  # no progress since: stuck
@@ -452,3 +454,35 @@ async def test_a_lost_change_history_means_a_rebackfill_and_a_reconciliation_nev
         await visitors.insert_one(later)
         await eventually(lambda: _is_indexed(es, alias, later["_id"]))
         assert worker.metrics.failed == 0
+
+
+async def test_a_running_worker_is_scraped_over_http(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], alias: str, unused_tcp_port: int
+) -> None:
+    await database[specs.VISITORS.collection].insert_many([factories.visitor() for _ in range(30)])
+    environment = {
+        **os.environ,
+        "MONGO_URL": mongo_url,
+        "ES_URL": services.es_url,
+        "ES_INDEX": alias,
+        "METRICS_PORT": str(unused_tcp_port),
+        "SYNC_MODE": "poll",
+    }
+    scraped: dict[str, str] = {}
+
+    async def scrape() -> bool:
+        async with aiohttp.ClientSession() as http:
+            try:
+                async with http.get(f"http://127.0.0.1:{unused_tcp_port}/metrics") as response:
+                    scraped["metrics"] = await response.text()
+                async with http.get(f"http://127.0.0.1:{unused_tcp_port}/healthz") as response:
+                    scraped["healthz"] = f"{response.status} {await response.text()}"
+            except aiohttp.ClientConnectionError:
+                return False
+        return f'contact_search_indexer_documents_indexed_total{{alias="{alias}"}} 30.0' in scraped["metrics"]
+
+    returncode, stderr = await sigterm_worker(environment, lambda: eventually(scrape, within=60, interval=0.2), 30)
+    assert returncode == 0, stderr.decode()[-2000:]
+    assert f'contact_search_indexer_phase{{alias="{alias}",phase="sync"}} 1.0' in scraped["metrics"]
+    assert scraped["healthz"].startswith("200 ")
+    assert f'"{alias}": {{"healthy": true' in scraped["healthz"]

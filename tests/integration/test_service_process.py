@@ -128,6 +128,7 @@ class Process:
 
     process: asyncio.subprocess.Process
     port: int
+    metrics_port: int
     stderr: str | None = None
 
     @property
@@ -148,7 +149,7 @@ async def service_process(
     services: Services, mongo_url: str, alias: str, database: AsyncDatabase[dict[str, Any]], index_visitors: Indexer
 ) -> AsyncIterator[Process]:
     await seed(database, index_visitors)
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     environment = {
         **os.environ,
         "MONGO_URL": mongo_url,
@@ -157,10 +158,11 @@ async def service_process(
         "COLLECTIONS": "visitors",
     }
     environment |= {"PORT": str(port), "KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT), "LOG_LEVEL": "INFO"}
+    environment |= {"METRICS_PORT": str(metrics_port)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", env=environment, stderr=asyncio.subprocess.PIPE
     )
-    running = Process(process, port)
+    running = Process(process, port, metrics_port)
     try:
         async with aiohttp.ClientSession() as session:
             await wait_ready(session, running.base)
@@ -242,3 +244,27 @@ async def test_a_slow_client_is_disconnected(service_process: Process) -> None:
     answer = await raw_request(service_process.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 ")
     await still_serves(service_process)
+
+
+async def test_metrics_are_scraped_on_their_own_port(service_process: Process) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            await still_serves(service_process)
+        async with session.get(service_process.base + SEARCH + "?email=a@b.c") as response:
+            assert response.status == 401
+        async with session.get(service_process.base + "/metrics") as response:
+            assert response.status == 404  # not on the API's port
+        async with session.get(f"http://127.0.0.1:{service_process.metrics_port}/metrics") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain; version=")
+            text = await response.text()
+    route = 'route="/api/v1/omnichannel/contact.search"'
+    assert f'contact_search_http_requests_total{{{route},status="200"}} 3.0' in text
+    assert f'contact_search_http_requests_total{{{route},status="401"}} 1.0' in text
+    assert 'contact_search_http_requests_total{route="unmatched",status="404"} 1.0' in text
+    assert f"contact_search_http_request_duration_seconds_count{{{route}}} 4.0" in text
+    assert 'contact_search_backend_request_duration_seconds_count{backend="elasticsearch"} 3.0' in text
+    assert 'contact_search_backend_request_duration_seconds_count{backend="mongo"}' in text
+    assert 'contact_search_cache_hits_total{cache="auth"} 2.0' in text
+    assert 'contact_search_cache_misses_total{cache="auth"} 1.0' in text
+    assert "secret.person" not in text

@@ -11,7 +11,7 @@ import pytest
 from indexer import changes, pipeline, progress
 from indexer.changes import Change, Op
 from indexer.checkpoint import Position
-from indexer.metrics import Metrics
+from indexer.metrics import Exposition, Metrics
 from indexer.settings import Settings
 from indexer.specs import VISITORS
 from indexer.writer import batch_actions
@@ -179,16 +179,34 @@ def test_progress_on_a_terminal_redraws_one_line() -> None:
 
 def test_metrics_render_as_prometheus_text_and_health_follows_progress() -> None:
     now = [100.0]
-    metrics = Metrics(stall_after=10, monotonic=lambda: now[0])
+    metrics = Metrics(stall_after=10, alias="contacts", monotonic=lambda: now[0])
     metrics.indexed = 3
-    text = metrics.render()
-    assert "contact_search_indexer_documents_indexed_total 3\n" in text
+    text = Exposition([metrics]).render().decode()
+    assert 'contact_search_indexer_documents_indexed_total{alias="contacts"} 3.0\n' in text
     assert "# TYPE contact_search_indexer_lag_seconds gauge" in text
     assert metrics.healthy()
     now[0] = 111.0
     assert not metrics.healthy()
     metrics.beat()
     assert metrics.healthy()
+
+
+def test_several_workers_share_one_exposition_and_its_health() -> None:
+    now = [100.0]
+    visitors = Metrics(stall_after=10, alias="contacts", monotonic=lambda: now[0])
+    contacts = Metrics(stall_after=10, alias="contacts_v7", monotonic=lambda: now[0])
+    visitors.indexed, contacts.indexed, contacts.phase = 5, 7, "sync"
+    exposition = Exposition([visitors, contacts])
+    text = exposition.render().decode()
+    assert 'contact_search_indexer_documents_indexed_total{alias="contacts"} 5.0' in text
+    assert 'contact_search_indexer_documents_indexed_total{alias="contacts_v7"} 7.0' in text
+    assert 'contact_search_indexer_phase{alias="contacts_v7",phase="sync"} 1.0' in text
+    assert exposition.healthy()
+    now[0] = 111.0
+    visitors.beat()
+    assert not exposition.healthy()  # one stuck worker makes the process unhealthy
+    contacts.beat()
+    assert exposition.healthy()
 
 
 def test_settings_come_from_the_environment_with_defaults() -> None:

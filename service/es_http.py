@@ -1,0 +1,204 @@
+"""A minimal HTTP/1.1 client for the lookup's one request to Elasticsearch: pooled keep-alive connections, each
+request written with a single send, the answer parsed as it arrives.
+
+Why not aiohttp's client (or elastic-transport): under load their Python request path and their two sends per
+request (head, then body) cost the service more CPU per lookup than Elasticsearch spent answering it (README,
+"Lookup benchmark"). This client does only what `POST /<alias>/_search` needs: `Content-Length` or chunked answers,
+`Connection: close`, http or https, and basic auth from the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import ssl
+from typing import Final, cast
+from urllib.parse import unquote, urlsplit
+
+MAX_IDLE: Final = 64
+MAX_HEAD: Final = 64 * 1024
+
+
+class ProtocolError(Exception):
+    """Elasticsearch's answer is not HTTP/1.1 as this client reads it."""
+
+
+class ResponseParser:
+    """Incremental parser of one HTTP/1.1 response (pure: feed bytes, read the result when `done`)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._body = bytearray()
+        self._position = 0  # how far the body (or its chunks) has been consumed from the buffer
+        self._length: int | None = None  # Content-Length; None with chunked transfer coding
+        self._chunked = False
+        self.status = 0
+        self.keep_alive = True
+        self.done = False
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+        if not self.status:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buffer) > MAX_HEAD:
+                    raise ProtocolError("response head too long")
+                return
+            self._read_head(bytes(self._buffer[:end]).decode("latin-1"))
+            self._position = end + 4
+        if self._chunked:
+            self._read_chunks()
+        elif self._length is not None and len(self._buffer) - self._position >= self._length:
+            self._body = self._buffer[self._position : self._position + self._length]
+            self.done = True
+
+    @property
+    def body(self) -> bytes:
+        return bytes(self._body)
+
+    def _read_head(self, head: str) -> None:
+        status_line, *header_lines = head.split("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise ProtocolError("bad status line")
+        self.status = int(parts[1])
+        self.keep_alive = parts[0] == "HTTP/1.1"
+        for header in header_lines:
+            name, _, value = header.partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == "content-length":
+                self._length = int(value)
+            elif name == "transfer-encoding":
+                self._chunked = value == "chunked"
+                if not self._chunked:
+                    raise ProtocolError(f"transfer coding {value!r}")
+            elif name == "connection":
+                self.keep_alive = value == "keep-alive" or (self.keep_alive and value != "close")
+        if not self._chunked and self._length is None:
+            # A body delimited by the connection's end: read it all, then the connection is done.
+            raise ProtocolError("response without a length")
+
+    def _read_chunks(self) -> None:
+        while True:
+            line_end = self._buffer.find(b"\r\n", self._position)
+            if line_end < 0:
+                return
+            size = int(bytes(self._buffer[self._position : line_end]).split(b";", 1)[0], 16)
+            start = line_end + 2
+            if size == 0:
+                # The last chunk; no trailers are expected from Elasticsearch, only the final CRLF.
+                if len(self._buffer) < start + 2:
+                    return
+                self.done = True
+                return
+            if len(self._buffer) < start + size + 2:
+                return
+            self._body += self._buffer[start : start + size]
+            self._position = start + size + 2
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._parser = ResponseParser()
+        self._answer: asyncio.Future[tuple[int, bytes]] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's is not a subclass of asyncio.Transport, hence no isinstance check).
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        answer = self._answer
+        if answer is None or answer.done():
+            self.close()  # bytes nobody asked for: this connection cannot be trusted any more
+            return
+        try:
+            self._parser.feed(data)
+        except (ProtocolError, ValueError) as failure:
+            answer.set_exception(ProtocolError(str(failure)))
+            self.close()
+            return
+        if self._parser.done:
+            answer.set_result((self._parser.status, self._parser.body))
+            if not self._parser.keep_alive:
+                self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(ConnectionResetError("Elasticsearch closed the connection"))
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        assert self.transport is not None
+        self._parser = ResponseParser()
+        self._answer = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self._answer
+
+
+class ElasticsearchHttp:
+    """POSTs JSON to one Elasticsearch node over pooled connections; returns the status and the raw body."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or (443 if parts.scheme == "https" else 9200)
+        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        self._prefix = parts.path.rstrip("/")
+        self._timeout = timeout
+        head = [f"Host: {parts.netloc.rpartition('@')[2]}", "Content-Type: application/json"]
+        if parts.username is not None:
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            head.append(f"Authorization: Basic {base64.b64encode(credentials).decode('ascii')}")
+        self._headers = ("\r\n".join(head) + "\r\n").encode("latin-1")
+        self._idle: collections.deque[_Connection] = collections.deque()
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """One request; a reused connection that turns out closed is replaced once. Raises OSError (and
+        ConnectionError) when Elasticsearch cannot be reached, TimeoutError after the timeout, ProtocolError."""
+        request = b"".join(
+            (
+                f"POST {self._prefix}{path} HTTP/1.1\r\n".encode("latin-1"),
+                self._headers,
+                b"Content-Length: %d\r\n\r\n" % len(body),
+                body,
+            )
+        )
+        async with asyncio.timeout(self._timeout):
+            while self._idle:
+                connection = self._idle.pop()
+                if connection.closed:
+                    continue
+                try:
+                    return await self._exchange(connection, request)
+                except ConnectionResetError:
+                    break  # a keep-alive connection Elasticsearch had closed: once more on a new one
+            return await self._exchange(await self._connect(), request)
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl)
+        return connection
+
+    async def _exchange(self, connection: _Connection, request: bytes) -> tuple[int, bytes]:
+        try:
+            answer = await connection.send(request)
+        except BaseException:
+            connection.close()  # a timeout or cancellation leaves the connection mid-answer
+            raise
+        if not connection.closed and len(self._idle) < MAX_IDLE:
+            self._idle.append(connection)
+        elif not connection.closed:
+            connection.close()
+        return answer
+
+    async def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()

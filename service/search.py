@@ -1,0 +1,100 @@
+"""The lookup's hot path to Elasticsearch: pre-serialized `_search` bodies posted over pooled connections
+(`service.es_http`), answers trimmed by `filter_path`.
+
+elasticsearch-py stays for everything else (readiness); on this path its transport cost more CPU per lookup than
+Elasticsearch's own search (README, "Lookup benchmark"), so the one request a lookup makes is sent by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Final
+from urllib.parse import quote
+
+import orjson
+
+from contact_index import schema
+from service import query
+from service.errors import BackendFailed, BackendUnavailable
+from service.es_http import ElasticsearchHttp, ProtocolError
+from service.metrics import BackendObserver
+
+log = logging.getLogger(__name__)
+
+FIRST_PAGE: Final = 10
+LAST_PAGE: Final = 1000
+# Only what the lookup reads: each hit's stored visitor and its sort values (for the next page).
+FILTER_PATH: Final = f"hits.hits._source.{schema.FIELD_VISITOR},hits.hits.sort"
+
+
+def search_body(criteria: query.Criteria, size: int, search_after: list[Any] | None) -> bytes:
+    """The `_search` request body (pure)."""
+    body: dict[str, Any] = {
+        "query": query.search_query(criteria),
+        "sort": query.SORT,
+        "size": size,
+        "_source": {"includes": [schema.FIELD_VISITOR]},
+        "track_total_hits": False,
+    }
+    if search_after is not None:
+        body["search_after"] = search_after
+    return orjson.dumps(body)
+
+
+def failure_for_status(status: int) -> BackendUnavailable | BackendFailed:
+    """Elasticsearch's error status → the contract's 503 or 502 (the same rule as for elasticsearch-py's errors)."""
+    if status == 404:
+        return BackendUnavailable("Search index is not available")
+    if status in {429, 503}:
+        return BackendUnavailable("Search backend is overloaded")
+    return BackendFailed("Search backend failed")
+
+
+class ContactSearch:
+    """Finds the first contact (oldest `ts`, then `_id`) matching every criterion through one pooled session."""
+
+    def __init__(self, http: ElasticsearchHttp, alias: str, observer: BackendObserver | None = None) -> None:
+        self._http = http
+        self._path = f"/{quote(alias, safe='')}/_search?filter_path={FILTER_PATH}"
+        self._observer = observer
+
+    async def find_contact(self, criteria: query.Criteria) -> dict[str, Any] | None:
+        """The contact, or None. Candidates come in pages that grow, because a long custom value's grams can admit
+        false positives that the literal check rejects; usually the first hit is the answer."""
+        size = FIRST_PAGE if criteria.custom else 1
+        search_after: list[Any] | None = None
+        while True:
+            hits = await self._search(search_body(criteria, size, search_after))
+            contact = query.first_confirmed(hits, criteria)
+            if contact is not None or len(hits) < size:
+                return contact
+            search_after = hits[-1]["sort"]
+            size = min(size * 10, LAST_PAGE)
+
+    async def _search(self, body: bytes) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        try:
+            hits = await self._post(body)
+        except (BackendUnavailable, BackendFailed) as failure:
+            if self._observer is not None:
+                self._observer.failed("elasticsearch", type(failure).__name__)
+            raise
+        if self._observer is not None:
+            self._observer.observe("elasticsearch", time.perf_counter() - started)
+        return hits
+
+    async def _post(self, body: bytes) -> list[dict[str, Any]]:
+        try:
+            status, raw = await self._http.post(self._path, body)
+        except TimeoutError as failure:
+            log.warning("Elasticsearch timed out")
+            raise BackendUnavailable("Search backend is unavailable") from failure
+        except (OSError, ProtocolError) as failure:
+            log.warning("Elasticsearch unreachable: %s", type(failure).__name__)
+            raise BackendUnavailable("Search backend is unavailable") from failure
+        if status != 200:
+            log.warning("Elasticsearch answered %d to a lookup", status)
+            raise failure_for_status(status)
+        hits = orjson.loads(raw).get("hits", {}).get("hits", [])
+        return hits if isinstance(hits, list) else []
