@@ -33,6 +33,7 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
+from common import config
 from indexer import indices, specs
 from indexer.changes import Change, upsert
 from indexer.metrics import Metrics
@@ -224,7 +225,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     alias = f"bench-lookup-{args.visitors}"
     database_name = "bench_lookup"
     # The direct baseline gets the same fast JSON codec as the service.
-    es = AsyncElasticsearch(es_url, request_timeout=120, serializer=OrjsonSerializer())
+    es = AsyncElasticsearch(config.es_nodes(es_url), request_timeout=120, serializer=OrjsonSerializer())
     report: dict[str, Any] = {"visitors": args.visitors, "concurrency": args.concurrency, "kinds": {}}
     try:
         existing = await indices.current_index(es, alias)

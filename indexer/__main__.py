@@ -26,7 +26,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common import logs
-from indexer import backfill, metrics, specs
+from indexer import backfill, layout, metrics, specs
 from indexer.progress import Progress
 from indexer.settings import Settings
 from indexer.specs import Spec
@@ -40,7 +40,13 @@ log = logging.getLogger("indexer")
 @contextlib.asynccontextmanager
 async def clients(settings: Settings) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], AsyncElasticsearch]]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(settings.es_url, request_timeout=60, serializer=OrjsonSerializer())
+    # Writes are retried by the writer's own rule; the client only moves a failed request to another node.
+    es = AsyncElasticsearch(
+        settings.es_nodes,
+        request_timeout=60,
+        max_retries=max(3, len(settings.es_nodes)),
+        serializer=OrjsonSerializer(),
+    )
     try:
         yield mongo.get_default_database(default="rocketchat"), es
     finally:
@@ -69,9 +75,14 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def configured(spec: Spec, settings: Settings) -> Spec:
+    """`spec` as these settings deploy it: every index it creates gets ES_SHARDS and ES_REPLICAS."""
+    return layout.laid_out(spec, settings.index_layout)
+
+
 def visitors(settings: Settings) -> Spec:
     """The synced collection: Rocket.Chat's visitors, served through the alias ES_INDEX."""
-    return specs.VISITORS.with_alias(settings.es_index)
+    return configured(specs.VISITORS.with_alias(settings.es_index), settings)
 
 
 async def _once(settings: Settings) -> int:

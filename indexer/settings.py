@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from common import config
+from indexer.layout import Layout
 
 SYNC_MODES = ("auto", "stream", "poll")
 
@@ -16,6 +17,10 @@ class Settings:
     mongo_url: str
     es_url: str = "http://127.0.0.1:9200"
     es_index: str = "contacts"
+    # Every index the indexer creates (the first one and each reindex) gets these, over its spec's own settings.
+    es_shards: int = 1
+    # A number of replicas, or an auto-expand range such as "0-1" (as many as the nodes allow, at most 1).
+    es_replicas: str = "0-1"
     batch_size: int = 500
     poll_interval: float = 1.0
     metrics_port: int = 9108
@@ -48,6 +53,19 @@ class Settings:
             raise SystemExit("BATCH_SIZE, QUEUE_DEPTH and LEASE_TTL must be positive")
         if self.checkpoint_interval < 0:
             raise SystemExit("CHECKPOINT_INTERVAL must not be negative")
+        config.es_nodes(self.es_url)
+        try:
+            Layout(self.es_shards, self.es_replicas)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+
+    @property
+    def es_nodes(self) -> list[str]:
+        return config.es_nodes(self.es_url)
+
+    @property
+    def index_layout(self) -> Layout:
+        return Layout(self.es_shards, self.es_replicas)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -25,10 +25,15 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo_url, serverSelectionTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms, tz_aware=False
     )
+    nodes = settings.es_nodes
+    # A request that cannot reach a node (refused, reset) is marked dead and sent to the next one: with one retry
+    # per other node, a lookup gets an answer while any node is up. A timeout is not retried, so a lookup still
+    # answers 503 within about BACKEND_TIMEOUT when Elasticsearch hangs. A dead node is tried again after 1 s,
+    # then 2, 4, ... up to 30 s (elastic-transport's defaults), each try costing one retry of some request.
     es = AsyncElasticsearch(
-        settings.es_url,
+        nodes,
         request_timeout=settings.backend_timeout,
-        max_retries=1,
+        max_retries=max(1, len(nodes) - 1),
         retry_on_timeout=False,
         serializer=OrjsonSerializer(),
     )

@@ -25,6 +25,13 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "json"
 
+    def __post_init__(self) -> None:
+        config.es_nodes(self.es_url)  # a bad ES_URL stops the process here, with one line
+
+    @property
+    def es_nodes(self) -> list[str]:
+        return config.es_nodes(self.es_url)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         return config.from_environment(cls, environ)

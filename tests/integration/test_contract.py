@@ -19,6 +19,7 @@ from bson import ObjectId
 from elasticsearch import AsyncElasticsearch
 from pymongo import AsyncMongoClient
 
+from common import config
 from indexer import backfill, specs
 from tests import factories
 from tests.conftest import Services, with_database
@@ -109,7 +110,7 @@ async def world(services: Services) -> AsyncIterator[World]:
     run_id = uuid.uuid4().hex[:10]
     name, alias = f"test_{run_id}", f"test-contacts-{run_id}"
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(services.es_url, request_timeout=30)
+    es = AsyncElasticsearch(config.es_nodes(services.es_url), request_timeout=30)
     database = mongo[name]
     try:
         await factories.grant_view_l_room(database)
