@@ -38,7 +38,7 @@ from indexer import indices, specs, transform, verify
 from indexer.dead_letters import DEAD_LETTERS_COLLECTION
 from tests import factories
 from tests.conftest import Services, with_database
-from tests.integration.indexer_helpers import checkpoint_of, eventually, in_sync, running, worker_settings
+from tests.integration.indexer_helpers import checkpoint_of, eventually, in_sync, indexed, running, worker_settings
 from tests.integration.own_stack import OwnStack, own_stack
 
 pytestmark = pytest.mark.slow
@@ -50,8 +50,12 @@ LOOKUPS_PER_SECOND = 20
 WRITES_PER_SECOND = 5
 # Ceilings of the waits: far above what each step takes on a busy 2-core machine, only there to end a stuck run.
 CEILING = 600.0
-# The stated bound: lookups answered 5xx while a node dies and comes back, out of every lookup sent.
+# The stated bounds, out of every lookup sent while a node dies and comes back: lookups answered 5xx, and lookups
+# the service had to send again. elastic-transport tries a dead node again on a timer (1, 2, 4 ... 30 s after each
+# failure, and once per failure that queued it: each request in flight when the node died queues it again), so
+# retries grow with the outage's length, about 0.3 a second here; at 20 lookups a second 5% is one a second.
 MAX_FAILED_SHARE = 0.01
+MAX_RETRIED_SHARE = 0.05
 
 
 def now() -> dt.datetime:
@@ -262,19 +266,15 @@ async def test_kill_9_of_a_data_node_under_lookups_and_writes_answers_every_look
             await eventually(node_left, within=CEILING, interval=0.5)
             left_after = time.monotonic() - killed
             # The write path works without the node: a visitor written now gets indexed (a primary was promoted).
-            marker = f"after-kill-{random.randrange(10**9)}"
-            await database[specs.VISITORS.collection].update_one(
-                {"_id": ids[0]}, {"$set": {"name": marker, "_updatedAt": now()}}
-            )
+            marker = factories.visitor(_id=f"after-kill-{random.randrange(10**9)}", _updatedAt=now())
+            await database[specs.VISITORS.collection].insert_one(marker)
 
             async def marker_indexed() -> bool:
-                found = await es.search(index=alias, query={"term": {"_id": str(ids[0])}}, size=1)
-                hits = found.body["hits"]["hits"]
-                return bool(hits) and hits[0]["_source"].get("name") == marker
+                return await indexed(es, alias, marker["_id"]) is not None
 
             await eventually(marker_indexed, within=CEILING, interval=0.5)
             await lookups.answered_more(200)
-            down_for = time.monotonic() - killed
+            restart_after = time.monotonic() - killed
 
             restarting = time.monotonic()
             await asyncio.to_thread(cluster.start)
@@ -301,23 +301,24 @@ async def test_kill_9_of_a_data_node_under_lookups_and_writes_answers_every_look
 
     service_log = (tmp_path / "service.log").read_text()
     retried = service_log.count("Retrying request after")
+    indexer_retried = (tmp_path / "indexer.log").read_text().count("Retrying request after")
     failed = sum(count for outcome, count in lookups.outcomes.items() if outcome.startswith("5"))
     with capsys.disabled():
         print(
             f"\nkill -9 of {victim} (holding {primaries[victim]} of 2 primaries) under load: "
             f"lookups sent {lookups.sent} ({sent_before_kill} before the kill), answered {lookups.answered}, "
             f"retried by the service {retried}, failed {failed}, outcomes {dict(lookups.outcomes)}; "
-            f"documents written {writes.count} (Mongo writes), lost 0 (verify exit 0), bulk items retried "
-            f"{bulk_retries}, refused {failed_documents}; node seen gone after {left_after:.1f}s, down "
-            f"{down_for:.1f}s, green {green_after:.1f}s after the restart began"
+            f"documents written {writes.count} (Mongo writes), lost 0 (verify exit 0), bulk requests "
+            f"sent again to another node {indexer_retried}, bulk items retried {bulk_retries}, refused "
+            f"{failed_documents}; node seen gone after {left_after:.1f}s, restarted "
+            f"{restart_after:.1f}s after the kill, back and green {green_after:.1f}s later"
         )
     assert lookups.outcomes["wrong"] == 0, lookups.outcomes
     assert set(lookups.outcomes) <= {"200", "503"}, lookups.outcomes
     assert failed <= MAX_FAILED_SHARE * lookups.sent, lookups.outcomes
     assert lookups.answered + failed == lookups.sent
-    # A request that met the dead node went to another one; the dead node is tried again after 1, 2, 4 ... 30 s,
-    # each try costing one retry: a few dozen retries at most, never one per lookup.
-    assert retried <= 20 + (down_for + green_after) / 5, retried
+    # A lookup that met the dead node went on to another one: a retry, never a failure.
+    assert retried <= MAX_RETRIED_SHARE * lookups.sent, retried
     assert failed_documents == 0
 
 
