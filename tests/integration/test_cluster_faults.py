@@ -241,7 +241,7 @@ async def test_kill_9_of_a_data_node_under_lookups_and_writes_answers_every_look
         assert index is not None
         laid = (await es.indices.get_settings(index=index)).body[index]["settings"]["index"]
         assert (laid["number_of_shards"], laid["number_of_replicas"]) == ("2", "1")  # ES_SHARDS, ES_REPLICAS
-        await es.cluster.health(index=index, wait_for_status="green", timeout="300s")
+        await eventually(lambda: _green(es), within=CEILING, interval=1.0)  # every replica assigned
 
         base = f"http://127.0.0.1:{service_port}"
         stop_lookups, stop_writes = asyncio.Event(), asyncio.Event()
