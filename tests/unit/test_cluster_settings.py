@@ -92,3 +92,12 @@ def test_the_default_layout_is_the_specs_own() -> None:
 def test_a_bad_layout_stops_the_indexer_with_one_line(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SystemExit, match=message):
         IndexerSettings.from_env({"MONGO_URL": "mongodb://m", **environ})
+
+
+def test_the_indexer_lays_out_the_spec_it_runs_so_reindex_and_verify_create_the_same() -> None:
+    from indexer.__main__ import visitors
+
+    settings = IndexerSettings.from_env({"MONGO_URL": "mongodb://m", "ES_SHARDS": "4", "ES_REPLICAS": "2"})
+    index = visitors(settings).settings["index"]
+    assert (index["number_of_shards"], index["number_of_replicas"], index["auto_expand_replicas"]) == (4, 2, False)
+    assert visitors(settings).alias == settings.es_index
