@@ -50,6 +50,8 @@ async def find_contact(client: AsyncElasticsearch, alias: str, criteria: query.C
             search_after=search_after,
             source={"includes": [schema.FIELD_VISITOR]},
             track_total_hits=False,
+            # A shard whose copies all failed (a node died mid-search) must fail the lookup, not hide its match.
+            allow_partial_search_results=False,
         )
         hits = response["hits"]["hits"]
         contact = query.first_confirmed(hits, criteria)
