@@ -168,6 +168,7 @@ async def measure_indexer(
         "MONGO_URL": mongo_url,
         "ES_URL": es_url,
         "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",
         "BATCH_SIZE": str(batch_size),
         "METRICS_PORT": str(port),
         "LOG_FORMAT": "json",

@@ -62,6 +62,7 @@ async def measure_mode(
         "MONGO_URL": mongo_url,
         "ES_URL": es_url,
         "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",
         "SYNC_MODE": mode,
         "POLL_INTERVAL": "0.5",
         "METRICS_PORT": "0",

@@ -245,6 +245,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             **os.environ,
             "MONGO_URL": with_database(mongo_url, database_name),
             "ES_INDEX": alias,
+            "COLLECTIONS": "visitors",
             "PORT": str(port),
             "LOG_LEVEL": "WARNING",
             "WORKERS": str(args.workers),

@@ -1,9 +1,12 @@
 """Command line of the indexer.
 
 python -m indexer [run]          the worker: backfill when there is no checkpoint, then follow every change
-python -m indexer --once         index every visitor once, then exit
+python -m indexer --once         index every document once, then exit
 python -m indexer reindex        rebuild the index behind the alias with zero downtime
 python -m indexer verify [--repair]   compare MongoDB and the index (and fix the drift)
+
+Each command works on every collection of COLLECTIONS (visitors, livechat_contacts), one after the other, or only
+on those named with --collection.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from common import logs
 from indexer import backfill, layout, metrics, specs
 from indexer.progress import Progress
-from indexer.settings import Settings
+from indexer.settings import COLLECTIONS, Settings
 from indexer.specs import Spec
 from indexer.sync import ProgressFactory
 from indexer.worker import Worker
@@ -80,62 +83,84 @@ def configured(spec: Spec, settings: Settings) -> Spec:
     return layout.laid_out(spec, settings.index_layout)
 
 
-def visitors(settings: Settings) -> Spec:
-    """The synced collection: Rocket.Chat's visitors, served through the alias ES_INDEX."""
-    return configured(specs.VISITORS.with_alias(settings.es_index), settings)
+def synced_specs(settings: Settings, names: list[str] | None = None) -> list[Spec]:
+    """The synced collections, each behind its alias: visitors (ES_INDEX), Rocket.Chat 7's contacts
+    (ES_CONTACTS_INDEX); those of COLLECTIONS, or of `names` when given. Each creates its indices with ES_SHARDS
+    and ES_REPLICAS (the first one, and each reindex's)."""
+    every = {
+        "visitors": specs.VISITORS.with_alias(settings.es_index),
+        "livechat_contacts": specs.LIVECHAT_CONTACTS.with_alias(settings.es_contacts_index),
+    }
+    return [configured(every[name], settings) for name in (names or settings.collection_names)]
 
 
-async def _once(settings: Settings) -> int:
+# `verify`'s exit codes, the worst first: not done, drift, only dead letters, clean.
+_VERIFY_SEVERITY = (2, 1, 3, 0)
+
+
+async def _once(settings: Settings, chosen: list[Spec]) -> int:
     """Exit 1 when Elasticsearch refused any document (they are dead-lettered, with the reason)."""
+    refused = 0
     async with clients(settings) as (database, es):
-        summary = await backfill.index_once(database, es, visitors(settings), settings.batch_size, settings.queue_depth)
-    print(summary.line(settings.es_index))  # noqa: T201 (the command's summary)
-    return 1 if summary.refused else 0
+        for spec in chosen:
+            summary = await backfill.index_once(database, es, spec, settings.batch_size, settings.queue_depth)
+            print(summary.line(spec.alias))  # noqa: T201 (the command's summary)
+            refused += summary.refused
+    return 1 if refused else 0
 
 
-async def _run(settings: Settings, show_progress: bool) -> int:
+async def _run(settings: Settings, chosen: list[Spec], show_progress: bool) -> int:
+    """One worker per synced collection, each with its own lease and checkpoint, in one process."""
     stop = stop_on_signals()
-    state = metrics.Metrics(stall_after=settings.stall_after)
-    async with clients(settings) as (database, es), metrics.serve(state, settings.metrics_port):
-        worker = Worker(
-            settings,
-            visitors(settings),
-            database,
-            es,
-            holder=holder_id(),
-            metrics=state,
-            stop=stop,
-            progress=progress_factory(show_progress),
-        )
-        await worker.run()
+    states = [metrics.Metrics(stall_after=settings.stall_after) for _ in chosen]
+    async with clients(settings) as (database, es), metrics.serve(states[0], settings.metrics_port):
+        workers = [
+            Worker(
+                settings,
+                spec,
+                database,
+                es,
+                holder=holder_id(),
+                metrics=state,
+                stop=stop,
+                progress=progress_factory(show_progress),
+            )
+            for spec, state in zip(chosen, states, strict=True)
+        ]
+        await asyncio.gather(*(worker.run() for worker in workers))
     log.info("indexer stopped")
     return 0
 
 
-async def _reindex(settings: Settings, show_progress: bool) -> int:
+async def _reindex(settings: Settings, chosen: list[Spec], show_progress: bool) -> int:
     from indexer import reindex
 
     stop = stop_on_signals()
+    failed = False
     async with clients(settings) as (database, es):
-        try:
-            rebuilt = await reindex.reindex(
-                settings, visitors(settings), database, es, stop=stop, progress=progress_factory(show_progress)
-            )
-        except reindex.ReindexFailed as error:
-            log.error("reindex failed: %s", error)
-            return 1
-        except Stopped:
-            log.warning("reindex interrupted; the old index still serves")
-            return 1
-    log.info("reindex done: %s (%d documents refused, dead-lettered)", rebuilt.index, rebuilt.refused)
-    print(f"{settings.es_index}: now {rebuilt.index}; {rebuilt.refused} refused (dead-lettered)")  # noqa: T201
-    return 1 if rebuilt.refused else 0
+        for spec in chosen:
+            try:
+                rebuilt = await reindex.reindex(
+                    settings, spec, database, es, stop=stop, progress=progress_factory(show_progress)
+                )
+            except reindex.ReindexFailed as error:
+                log.error("reindex of %s failed: %s", spec.alias, error)
+                failed = True
+                continue
+            except Stopped:
+                log.warning("reindex of %s interrupted; the old index still serves", spec.alias)
+                return 1
+            log.info("reindex done: %s (%d documents refused, dead-lettered)", rebuilt.index, rebuilt.refused)
+            print(f"{spec.alias}: now {rebuilt.index}; {rebuilt.refused} refused (dead-lettered)")  # noqa: T201
+            failed = failed or rebuilt.refused > 0
+    return 1 if failed else 0
 
 
-async def _verify(settings: Settings, repair: bool) -> int:
+async def _verify(settings: Settings, chosen: list[Spec], repair: bool) -> int:
     from indexer import verify  # built separately; imported only when asked for
 
-    return await verify.main_async(settings, visitors(settings), repair)
+    codes = [await verify.main_async(settings, spec, repair) for spec in chosen]
+    return min(codes, key=_VERIFY_SEVERITY.index)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,13 +173,20 @@ def main(argv: list[str] | None = None) -> int:
     progress.add_argument(
         "--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS, help="JSON log lines"
     )
+    options.add_argument(
+        "--collection",
+        action="append",
+        choices=COLLECTIONS,
+        default=argparse.SUPPRESS,
+        help="only this collection (repeatable; default: those of COLLECTIONS)",
+    )
     parser = argparse.ArgumentParser(
         prog="python -m indexer",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[options],
     )
-    parser.add_argument("--once", action="store_true", help="index every visitor once, then exit")
+    parser.add_argument("--once", action="store_true", help="index every document once, then exit")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="the worker (default)", parents=[options])
     commands.add_parser("reindex", help="rebuild the index with zero downtime", parents=[options])
@@ -165,13 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_format)
     chosen = getattr(args, "progress", None)
     show_progress = sys.stderr.isatty() if chosen is None else bool(chosen)
+    synced = synced_specs(settings, getattr(args, "collection", None))
     if args.once:
-        return asyncio.run(_once(settings))
+        return asyncio.run(_once(settings, synced))
     if args.command == "reindex":
-        return asyncio.run(_reindex(settings, show_progress))
+        return asyncio.run(_reindex(settings, synced, show_progress))
     if args.command == "verify":
-        return asyncio.run(_verify(settings, args.repair))
-    return asyncio.run(_run(settings, show_progress))
+        return asyncio.run(_verify(settings, synced, args.repair))
+    return asyncio.run(_run(settings, synced, show_progress))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ async def backfill(sync: Sync, stream_mode: bool, resume_after: Any) -> bool:
     else:
         log.info("backfill of %s resumed after %s", spec.alias, resume_after)
     metrics.phase = "backfill"
-    progress = sync.progress("backfill", await source.estimated_count(sync.database, spec))
+    progress = sync.progress(f"backfill of {spec.alias}", await source.estimated_count(sync.database, spec))
 
     async def acknowledged(position: Position, count: int) -> None:
         progress.advance(count)

@@ -31,7 +31,7 @@ def bar_line(done: int, total: int, rate: float) -> str:
 
 
 class Progress:
-    """Counts acknowledged visitors of one pass and reports at most every `interval` seconds."""
+    """Counts acknowledged documents of one pass and reports at most every `interval` seconds."""
 
     def __init__(
         self,
@@ -72,7 +72,7 @@ class Progress:
             self._stream.flush()
             return
         log.info(
-            "%s %s: %d/%d visitors, %.0f/s",
+            "%s %s: %d/%d documents, %.0f/s",
             self.label,
             "done" if final else "progress",
             self.done,

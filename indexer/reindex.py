@@ -132,7 +132,7 @@ async def _build(
     stop: asyncio.Event,
     progress_factory: ProgressFactory,
 ) -> None:
-    progress = progress_factory("reindex", await source.estimated_count(database, spec))
+    progress = progress_factory(f"reindex of {spec.alias}", await source.estimated_count(database, spec))
 
     async def acknowledged(position: Position, count: int) -> None:
         progress.advance(count)

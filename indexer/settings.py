@@ -10,6 +10,7 @@ from common import config
 from indexer.layout import Layout
 
 SYNC_MODES = ("auto", "stream", "poll")
+COLLECTIONS = ("visitors", "livechat_contacts")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,10 @@ class Settings:
     mongo_url: str
     es_url: str = "http://127.0.0.1:9200"
     es_index: str = "contacts"
+    # The alias of Rocket.Chat 7's contacts (`rocketchat_livechat_contact`), served by `contacts.search`.
+    es_contacts_index: str = "livechat_contacts"
+    # Which collections the indexer syncs, comma-separated: visitors (contact.search), livechat_contacts.
+    collections: str = "visitors,livechat_contacts"
     # Every index the indexer creates (the first one and each reindex) gets these, over its spec's own settings.
     es_shards: int = 1
     # A number of replicas, or an auto-expand range such as "0-1" (as many as the nodes allow, at most 1).
@@ -51,6 +56,10 @@ class Settings:
             raise SystemExit(f"SYNC_MODE must be one of {', '.join(SYNC_MODES)}, not {self.sync_mode!r}")
         if self.batch_size < 1 or self.queue_depth < 1 or self.lease_ttl <= 0:
             raise SystemExit("BATCH_SIZE, QUEUE_DEPTH and LEASE_TTL must be positive")
+        if not self.collection_names or not set(self.collection_names) <= set(COLLECTIONS):
+            raise SystemExit(f"COLLECTIONS must name some of {', '.join(COLLECTIONS)}, not {self.collections!r}")
+        if self.es_index == self.es_contacts_index:
+            raise SystemExit("ES_INDEX and ES_CONTACTS_INDEX must be different aliases")
         if self.checkpoint_interval < 0:
             raise SystemExit("CHECKPOINT_INTERVAL must not be negative")
         config.es_nodes(self.es_url)
@@ -66,6 +75,11 @@ class Settings:
     @property
     def index_layout(self) -> Layout:
         return Layout(self.es_shards, self.es_replicas)
+
+    @property
+    def collection_names(self) -> list[str]:
+        names = [name.strip() for name in self.collections.split(",")]
+        return list(dict.fromkeys(name for name in names if name))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from contact_index import schema
-from indexer import transform
+from contact_index import livechat_contacts, schema
+from indexer import contact_transform, transform
 
 Document = Mapping[str, Any]
 
@@ -76,4 +76,19 @@ VISITORS: Final = Spec(
     trash_mark="livechat_visitor",
     version_fields=("_updatedAt", "ts"),
     excluded=lambda visitor: not transform.is_searchable(visitor),
+)
+
+
+# Rocket.Chat 7's contacts, searched by `contacts.search` and read by `contacts.get`. Rocket.Chat keeps no trash for
+# them: a hard delete is found by the change stream or, when polling, by reconciliation.
+LIVECHAT_CONTACTS: Final = Spec(
+    name="livechat_contacts",
+    collection="rocketchat_livechat_contact",
+    alias="livechat_contacts",
+    to_document=contact_transform.to_index_document,
+    content_hash=contact_transform.content_hash,
+    mapping=livechat_contacts.MAPPING,
+    settings=livechat_contacts.SETTINGS,
+    version_fields=("_updatedAt", "createdAt"),
+    excluded=contact_transform.is_disabled,
 )

@@ -17,6 +17,8 @@ from service.keys import AUTHENTICATOR, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATA
 from service.settings import Settings
 
 SEARCH_PATH = "/api/v1/omnichannel/contact.search"
+CONTACTS_SEARCH_PATH = "/api/v1/omnichannel/contacts.search"
+CONTACTS_GET_PATH = "/api/v1/omnichannel/contacts.get"
 
 
 async def _clients(app: web.Application) -> AsyncIterator[None]:
@@ -58,6 +60,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_clients)
     app.router.add_get(SEARCH_PATH, handlers.contact_search)
+    app.router.add_get(CONTACTS_SEARCH_PATH, handlers.contacts_search)
+    app.router.add_get(CONTACTS_GET_PATH, handlers.contacts_get)
     app.router.add_get(SEARCH_PATH + "/openapi.json", handlers.openapi)
     app.router.add_get("/openapi.json", handlers.openapi)
     app.router.add_get("/healthz", handlers.healthz)

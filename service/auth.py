@@ -1,4 +1,4 @@
-"""Rocket.Chat's REST authentication and the `view-l-room` permission, read from its MongoDB."""
+"""Rocket.Chat's REST authentication and permissions (`view-l-room`, `view-livechat-contact`), read from its MongoDB."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from service.cache import TtlCache
 from service.errors import Forbidden, Unauthorized
 
 PERMISSION = "view-l-room"
+# Rocket.Chat 7's `contacts.search` and `contacts.get`.
+CONTACTS_PERMISSION = "view-livechat-contact"
 
 
 def hashed_token(token: str) -> str:
@@ -54,18 +56,27 @@ class Authenticator:
         self._callers: TtlCache[tuple[str, str], Caller | None] = TtlCache(ttl)
         self._permitted_roles: TtlCache[str, frozenset[str]] = TtlCache(ttl, max_entries=16)
 
-    async def authorize(self, user_id: str | None, token: str | None) -> Caller:
+    async def authorize(self, user_id: str | None, token: str | None, permission: str = PERMISSION) -> Caller:
         """The caller, or Unauthorized (401) / Forbidden (403), in that order."""
+        caller = await self.authenticate(user_id, token)
+        await self.require(caller, permission)
+        return caller
+
+    async def authenticate(self, user_id: str | None, token: str | None) -> Caller:
+        """The caller, or Unauthorized (401)."""
         if not user_id or not token:
             raise Unauthorized("missing credentials")
         token_hash = hashed_token(token)
         caller = await self._callers.get((user_id, token_hash), lambda: self._load_caller(user_id, token_hash))
         if caller is None:
             raise Unauthorized("unknown user or token")
-        allowed = await self._permitted_roles.get(PERMISSION, self._load_permitted_roles)
-        if not caller.roles & allowed:
-            raise Forbidden(PERMISSION)
         return caller
+
+    async def require(self, caller: Caller, permission: str) -> None:
+        """Forbidden (403) unless one of the caller's roles has `permission`."""
+        allowed = await self._permitted_roles.get(permission, lambda: self._load_permitted_roles(permission))
+        if not caller.roles & allowed:
+            raise Forbidden(permission)
 
     async def _load_caller(self, user_id: str, token_hash: str) -> Caller | None:
         # Filtering on `_id` alone uses the primary key everywhere; the token is checked here.
@@ -74,7 +85,7 @@ class Authenticator:
         )
         return caller_from_user(user, token_hash)
 
-    async def _load_permitted_roles(self) -> frozenset[str]:
-        permission = await self._permissions.find_one({"_id": PERMISSION}, projection={"roles": 1})
-        roles = (permission or {}).get("roles")
+    async def _load_permitted_roles(self, permission: str) -> frozenset[str]:
+        found = await self._permissions.find_one({"_id": permission}, projection={"roles": 1})
+        roles = (found or {}).get("roles")
         return frozenset(role for role in roles if isinstance(role, str)) if isinstance(roles, list) else frozenset()

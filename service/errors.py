@@ -50,6 +50,42 @@ class InvalidCustom(InvalidParams):
     error_type = "error-invalid-params-custom"
 
 
+class InvalidParamsMessage(ApiError):
+    """Rocket.Chat's Ajv validation failure: `{"success":false,"error":"<message> [invalid-params]",...}`."""
+
+    status = 400
+
+    def body(self) -> dict[str, Any]:
+        return {"success": False, "error": f"{self} [invalid-params]", "errorType": "invalid-params"}
+
+
+class InvalidSort(ApiError):
+    """`parseJsonQuery`'s refusal of a `sort` parameter; the message quotes the raw parameter back."""
+
+    status = 400
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "success": False,
+            "error": f'Invalid sort parameter provided: "{self}" [error-invalid-sort]',
+            "errorType": "error-invalid-sort",
+            "details": {"helperMethod": "parseJsonQuery"},
+        }
+
+
+class QueryFailed(ApiError):
+    """What Rocket.Chat answers when MongoDB refuses its query: a 400 with the database's message."""
+
+    status = 400
+
+
+class NotFound(ApiError):
+    status = 404
+
+    def body(self) -> dict[str, Any]:
+        return {"success": False, "error": "Resource not found"}
+
+
 class BackendUnavailable(ApiError):
     """Elasticsearch or MongoDB cannot be reached, or the index does not exist yet."""
 

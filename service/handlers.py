@@ -13,7 +13,7 @@ import orjson
 import pymongo.errors
 from aiohttp import web
 
-from service import contacts, query
+from service import auth, contact_list, contacts, list_params, query
 from service.errors import ApiError, BackendFailed, BackendUnavailable
 from service.keys import AUTHENTICATOR, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
 from service.openapi import OPENAPI
@@ -35,6 +35,32 @@ async def contact_search(request: web.Request) -> web.Response:
         return json_response({"contact": None, "success": True})
     contact = await contacts.find_contact(request.app[ELASTICSEARCH], request.app[SETTINGS].es_index, criteria)
     return json_response({"contact": contact, "success": True})
+
+
+async def contacts_search(request: web.Request) -> web.Response:
+    """Rocket.Chat 7's `contacts.search`: 401, then the parameters (400), then the permission (403), then the sort."""
+    authenticator = request.app[AUTHENTICATOR]
+    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
+    settings = request.app[SETTINGS]
+    requested = list_params.parse_search(list(request.query.items()), settings.paging)
+    await authenticator.require(caller, auth.CONTACTS_PERMISSION)
+    body = await contact_list.search(
+        request.app[ELASTICSEARCH],
+        request.app[MONGO_DATABASE],
+        settings.es_contacts_index,
+        list_params.with_sort(requested),
+    )
+    return json_response(body)
+
+
+async def contacts_get(request: web.Request) -> web.Response:
+    """Rocket.Chat 7's `contacts.get`: one enabled contact by `contactId`, or 404."""
+    authenticator = request.app[AUTHENTICATOR]
+    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
+    contact_id = list_params.parse_get(list(request.query.items()))
+    await authenticator.require(caller, auth.CONTACTS_PERMISSION)
+    body = await contact_list.get(request.app[ELASTICSEARCH], request.app[SETTINGS].es_contacts_index, contact_id)
+    return json_response(body)
 
 
 async def healthz(request: web.Request) -> web.Response:

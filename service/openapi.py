@@ -1,22 +1,15 @@
-"""The OpenAPI 3.1 description of the endpoint, served at `/openapi.json`."""
+"""The OpenAPI 3.1 description of the service, served at `/openapi.json`; the Rocket.Chat 7 contacts routes are
+described in `openapi_contacts`."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from service.errors import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
+from service import openapi_contacts
+from service import openapi_parts as parts
 from service.http_server import MAX_LINE_SIZE
 
-
-def _json(schema: dict[str, Any], example: Any) -> dict[str, Any]:
-    return {"application/json": {"schema": schema, "example": example}}
-
-
-_FAILURE: Final = {
-    "type": "object",
-    "required": ["success", "error"],
-    "properties": {"success": {"const": False}, "error": {"type": "string"}},
-}
+_json = parts.json_content
 
 _INVALID: Final = {
     "type": "object",
@@ -78,8 +71,8 @@ _CONTACT: Final = {
 # string values, or one `name=value` pair of the older URLSearchParams form. The pair cannot start like a JSON text
 # (`"`, `[`, `{`, white space), which would be read as JSON. Several pairs with different names are accepted too; a
 # pattern cannot say "different", so it describes one.
-_JSON_SPACE = r"[ \t\n\r]*"
-_JSON_STRING = r'"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
+_JSON_SPACE = parts.JSON_SPACE
+_JSON_STRING = parts.JSON_STRING
 _JSON_MEMBER = f"{_JSON_STRING}{_JSON_SPACE}:{_JSON_SPACE}{_JSON_STRING}{_JSON_SPACE}"
 _JSON_MEMBERS = f"{_JSON_MEMBER}(?:,{_JSON_SPACE}{_JSON_MEMBER})*"
 CUSTOM_JSON_PATTERN: Final = f"^{_JSON_SPACE}\\{{{_JSON_SPACE}(?:{_JSON_MEMBERS})?\\}}{_JSON_SPACE}$"
@@ -130,7 +123,7 @@ OPENAPI: Final[dict[str, Any]] = {
         "/api/v1/omnichannel/contact.search": {
             "get": {
                 "summary": "Find the oldest contact matching every given criterion",
-                "security": [{"authToken": [], "userId": []}],
+                "security": parts.SECURITY,
                 "parameters": [
                     {
                         "name": "criteria",
@@ -168,53 +161,13 @@ OPENAPI: Final[dict[str, Any]] = {
                         )
                         | {"text/plain": {"schema": {"type": "string"}}},
                     },
-                    "401": {
-                        "description": "Missing or invalid credentials",
-                        "content": _json(
-                            {
-                                "type": "object",
-                                "required": ["success", "status", "message", "error"],
-                                "properties": {
-                                    "success": {"const": False},
-                                    "status": {"const": "error"},
-                                    "message": {"const": UNAUTHORIZED_MESSAGE},
-                                    "error": {"const": UNAUTHORIZED_MESSAGE},
-                                },
-                            },
-                            {
-                                "success": False,
-                                "status": "error",
-                                "message": UNAUTHORIZED_MESSAGE,
-                                "error": UNAUTHORIZED_MESSAGE,
-                            },
-                        ),
-                    },
-                    "403": {
-                        "description": "The user lacks the view-l-room permission",
-                        "content": _json(
-                            {
-                                "type": "object",
-                                "required": ["success", "error"],
-                                "properties": {"success": {"const": False}, "error": {"const": FORBIDDEN_MESSAGE}},
-                            },
-                            {"success": False, "error": FORBIDDEN_MESSAGE},
-                        ),
-                    },
-                    "500": {
-                        "description": "An unexpected failure in the service (a bug: it is logged)",
-                        "content": _json(_FAILURE, {"success": False, "error": "Internal server error"}),
-                    },
-                    "502": {
-                        "description": "A backend answered with an unexpected error",
-                        "content": _json(_FAILURE, {"success": False, "error": "Search backend failed"}),
-                    },
-                    "503": {
-                        "description": "Elasticsearch or MongoDB is unreachable, or the index is not built yet",
-                        "content": _json(_FAILURE, {"success": False, "error": "Search backend is unavailable"}),
-                    },
+                    "401": parts.unauthorized(),
+                    "403": parts.forbidden("view-l-room"),
+                    **parts.failures(),
                 },
             }
         },
+        **openapi_contacts.PATHS,
         "/healthz": {
             "get": {
                 "summary": "The process is alive",

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from common import config
+from service.list_params import Paging
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,12 @@ class Settings:
     mongo_url: str
     es_url: str = "http://127.0.0.1:9200"
     es_index: str = "contacts"
+    # Rocket.Chat 7's contacts, served by contacts.search and contacts.get.
+    es_contacts_index: str = "livechat_contacts"
+    # The workspace's API_Default_Count, API_Upper_Count_Limit and API_Allow_Infinite_Count (1/0), as Rocket.Chat.
+    api_default_count: int = 50
+    api_upper_count_limit: int = 100
+    api_allow_infinite_count: int = 1
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -31,6 +38,10 @@ class Settings:
     @property
     def es_nodes(self) -> list[str]:
         return config.es_nodes(self.es_url)
+
+    @property
+    def paging(self) -> Paging:
+        return Paging(self.api_default_count, self.api_upper_count_limit, self.api_allow_infinite_count != 0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -1,4 +1,5 @@
-"""Seeds a small demo Rocket.Chat database for `make run` when it has no visitors; prints the demo token."""
+"""Seeds a small demo Rocket.Chat database for `make run` (visitors when it has none, Rocket.Chat 7 contacts when it
+has none); prints the demo token."""
 
 from __future__ import annotations
 
@@ -50,19 +51,51 @@ def _visitors(now: dt.datetime) -> list[dict[str, Any]]:
     ]
 
 
+def _contacts(now: dt.datetime) -> list[dict[str, Any]]:
+    """Rocket.Chat 7 contacts, in the key order its `createContact` stores."""
+    people = [
+        ("Ada Lovelace", "ada@example.org", "+442071234567", DEMO_USER_ID),
+        ("Grace Hopper", "grace@example.net", "+12025550123", DEMO_USER_ID),
+        ("Katherine Johnson", "katherine@example.com", "+17575550199", None),
+        ("Margaret Hamilton", "margaret@example.com", "+16175550142", None),
+    ]
+    contacts: list[dict[str, Any]] = []
+    for index, (name, email, phone, manager) in enumerate(people, start=1):
+        contact: dict[str, Any] = {
+            "_id": f"demo-contact-{index}",
+            "createdAt": now - dt.timedelta(days=30 - index),
+            "name": name,
+            "emails": [{"address": email}],
+            "phones": [{"phoneNumber": phone}],
+        }
+        if manager:
+            contact["contactManager"] = manager
+        contact.update({"channels": [], "customFields": {}, "unknown": False, "_updatedAt": now})
+        contacts.append(contact)
+    return contacts
+
+
 async def seed(mongo_url: str) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
     try:
         database = client.get_default_database(default="rocketchat")
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        if await database[specs.LIVECHAT_CONTACTS.collection].estimated_document_count() == 0:
+            await database[rocketchat.PERMISSIONS_COLLECTION].replace_one(
+                {"_id": "view-livechat-contact"},
+                {"_id": "view-livechat-contact", "roles": ["admin", "livechat-manager", "livechat-agent"]},
+                upsert=True,
+            )
+            await database[specs.LIVECHAT_CONTACTS.collection].insert_many(_contacts(now))
         if await database[specs.VISITORS.collection].estimated_document_count() > 0:
             return
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         hashed = base64.b64encode(hashlib.sha256(DEMO_TOKEN.encode()).digest()).decode()
         await database[rocketchat.USERS_COLLECTION].replace_one(
             {"_id": DEMO_USER_ID},
             {
                 "_id": DEMO_USER_ID,
                 "username": "demo.agent",
+                "name": "Demo Agent",
                 "active": True,
                 "roles": ["user", "livechat-agent"],
                 "services": {"resume": {"loginTokens": [{"when": now, "hashedToken": hashed}]}},

@@ -179,10 +179,14 @@ def test_ingress_sends_exactly_the_lookup_to_the_service(rendered: dict[str, lis
     (ours,) = ingresses["contact-search"]["spec"]["rules"]
     (rocket_chat,) = ingresses["rocketchat"]["spec"]["rules"]
     assert ours["host"] == rocket_chat["host"]
-    (path,) = ours["http"]["paths"]
-    assert (path["path"], path["pathType"]) == ("/api/v1/omnichannel/contact.search", "Exact")
-    assert path["backend"]["service"]["name"] == "contact-search"
-    assert path["backend"]["service"]["port"]["name"] in port_names
+    assert [(path["path"], path["pathType"]) for path in ours["http"]["paths"]] == [
+        ("/api/v1/omnichannel/contact.search", "Exact"),
+        ("/api/v1/omnichannel/contacts.search", "Exact"),
+        ("/api/v1/omnichannel/contacts.get", "Exact"),
+    ]
+    for path in ours["http"]["paths"]:
+        assert path["backend"]["service"]["name"] == "contact-search"
+        assert path["backend"]["service"]["port"]["name"] in port_names
     assert [(p["path"], p["pathType"]) for p in rocket_chat["http"]["paths"]] == [("/", "Prefix")]
     for ingress in ingresses.values():
         assert ingress["spec"]["ingressClassName"] == "nginx"
@@ -193,7 +197,7 @@ def test_nginx_snippet_sends_exactly_the_lookup_to_the_service() -> None:
     lines = [line.strip() for line in (DEPLOY / "nginx/contact-search.conf").read_text().splitlines()]
     directives = [line for line in lines if line and not line.startswith("#")]
     assert [line for line in directives if line.startswith("location")] == [
-        "location = /api/v1/omnichannel/contact.search {"
+        r"location ~ ^/api/v1/omnichannel/(?:contact\.search|contacts\.search|contacts\.get)$ {"
     ]
     # No URI after the address: the request's path and query string go through unchanged.
     assert "proxy_pass http://127.0.0.1:8080;" in directives
@@ -268,7 +272,11 @@ BREAKAGES: dict[str, tuple[Breakage, list[str]]] = {
         ["FAIL  docker/Dockerfile: hadolint", "DL3003"],
     ),
     "ingress field misspelled": (
-        lambda d: edit(d / "k8s/routing/ingress.yaml", "            pathType: Exact\n", "            pathTyp: Exact\n"),
+        lambda d: edit(
+            d / "k8s/routing/ingress.yaml",
+            "contacts.get\n            pathType: Exact\n",
+            "contacts.get\n            pathTyp: Exact\n",
+        ),
         ["ingress/contact-search", "'pathType' is a required property"],
     ),
     "nginx directive misspelled": (

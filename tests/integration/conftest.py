@@ -25,6 +25,8 @@ def service_settings(services: Services, mongo_url: str, alias: str, **overrides
         "backend_timeout": 3.0,
         "log_format": "text",
     }
+    # Rocket.Chat 7's contacts behind an alias of the test's own too.
+    defaults["es_contacts_index"] = f"{alias}-lc"
     return Settings(mongo_url=mongo_url, es_url=services.es_url, es_index=alias, **(defaults | overrides))
 
 

@@ -94,6 +94,7 @@ def process_environment(stack: OwnStack, mongo_url: str, alias: str, **extra: st
         "MONGO_URL": mongo_url,
         "ES_URL": stack.es_url,
         "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",  # what these tests seed and check (each test has its own alias)
         "ES_SHARDS": "2",
         "ES_REPLICAS": "1",
         "LOG_FORMAT": "json",

@@ -323,6 +323,7 @@ async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
         "MONGO_URL": mongo_url,
         "ES_URL": services.es_url,
         "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",
         "BATCH_SIZE": "200",
         "METRICS_PORT": "0",
         "LOG_FORMAT": "json",
@@ -351,6 +352,7 @@ async def test_sigterm_while_mongodb_is_unreachable_still_exits_0_promptly(
         "MONGO_URL": f"mongodb://127.0.0.1:{unused_tcp_port}/absent?serverSelectionTimeoutMS=2000",
         "ES_URL": services.es_url,
         "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",
         "METRICS_PORT": "0",
         "LEASE_TTL": "4",
     }

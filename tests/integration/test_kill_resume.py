@@ -52,11 +52,17 @@ async def test_kill_9_during_backfill_and_during_sync_then_resume_leaves_no_drif
     visitors = database[specs.VISITORS.collection]
     seeded = [factories.visitor(_updatedAt=factories.moment(3)) for _ in range(4000)]
     await visitors.insert_many(seeded)
+    # Rocket.Chat 7's contacts are synced by a second worker in the same process, killed with it.
+    contacts = database[specs.LIVECHAT_CONTACTS.collection]
+    seeded_contacts = [factories.livechat_contact(f"c{number}") for number in range(1500)]
+    await contacts.insert_many(seeded_contacts)
+    contacts_spec = specs.LIVECHAT_CONTACTS.with_alias(f"{alias}-lc")
     environment = {
         **os.environ,
         "MONGO_URL": mongo_url,
         "ES_URL": services.es_url,
         "ES_INDEX": alias,
+        "ES_CONTACTS_INDEX": contacts_spec.alias,
         "SYNC_MODE": sync_mode,
         "BATCH_SIZE": "100",
         "CHECKPOINT_INTERVAL": "0.2",
@@ -97,6 +103,11 @@ async def test_kill_9_during_backfill_and_during_sync_then_resume_leaves_no_drif
                 )
                 if written % 10 == 5:
                     await visitors.delete_one({"_id": seeded[-1 - written]["_id"]})
+                    await contacts.insert_one(factories.livechat_contact(f"new {written}", _updatedAt=now()))
+                    await contacts.update_one(
+                        {"_id": seeded_contacts[written]["_id"]}, {"$set": {"name": f"n{written}", "_updatedAt": now()}}
+                    )
+                    await contacts.delete_one({"_id": seeded_contacts[-1 - written]["_id"]})
                 written += 1
                 await asyncio.sleep(0.02)
 
@@ -122,6 +133,11 @@ async def test_kill_9_during_backfill_and_during_sync_then_resume_leaves_no_drif
 
         process = await start(environment)
         await eventually(lambda: in_sync(database, es, alias), within=120, interval=0.5)
+
+        async def contacts_in_sync() -> bool:
+            return (await verify.verify(database, es, contacts_spec, batch_size=500)).found.drift == 0
+
+        await eventually(contacts_in_sync, within=120, interval=0.5)
         saved = await checkpoint_of(database, alias)
         assert saved["backfill"]["finished_at"] == finished_at  # resumed from the stored position: no re-backfill
     finally:

@@ -66,7 +66,13 @@ async def test_once_dead_letters_a_refused_visitor_says_so_and_exits_1(
 ) -> None:
     refused = refusable()
     await database[specs.VISITORS.collection].insert_many([factories.visitor() for _ in range(20)] + [refused])
-    environment = {**os.environ, "MONGO_URL": mongo_url, "ES_URL": services.es_url, "ES_INDEX": alias}
+    environment = {
+        **os.environ,
+        "MONGO_URL": mongo_url,
+        "ES_URL": services.es_url,
+        "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -53,7 +53,13 @@ async def test_sigterm_under_load_drops_no_request_and_exits_0(
 ) -> None:
     await seed(database, index_visitors)
     port = free_port()
-    environment = {**os.environ, "MONGO_URL": mongo_url, "ES_URL": services.es_url, "ES_INDEX": alias}
+    environment = {
+        **os.environ,
+        "MONGO_URL": mongo_url,
+        "ES_URL": services.es_url,
+        "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",
+    }
     environment |= {"PORT": str(port), "SHUTDOWN_GRACE": "10", "LOG_LEVEL": "WARNING"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "--workers", str(workers), env=environment
@@ -143,7 +149,13 @@ async def service_process(
 ) -> AsyncIterator[Process]:
     await seed(database, index_visitors)
     port = free_port()
-    environment = {**os.environ, "MONGO_URL": mongo_url, "ES_URL": services.es_url, "ES_INDEX": alias}
+    environment = {
+        **os.environ,
+        "MONGO_URL": mongo_url,
+        "ES_URL": services.es_url,
+        "ES_INDEX": alias,
+        "COLLECTIONS": "visitors",
+    }
     environment |= {"PORT": str(port), "KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT), "LOG_LEVEL": "INFO"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", env=environment, stderr=asyncio.subprocess.PIPE

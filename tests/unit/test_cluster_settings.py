@@ -94,10 +94,17 @@ def test_a_bad_layout_stops_the_indexer_with_one_line(environ: dict[str, str], m
         IndexerSettings.from_env({"MONGO_URL": "mongodb://m", **environ})
 
 
-def test_the_indexer_lays_out_the_spec_it_runs_so_reindex_and_verify_create_the_same() -> None:
-    from indexer.__main__ import visitors
+def test_the_indexer_lays_out_every_spec_it_runs_so_reindex_and_verify_create_the_same() -> None:
+    from indexer.__main__ import synced_specs
 
     settings = IndexerSettings.from_env({"MONGO_URL": "mongodb://m", "ES_SHARDS": "4", "ES_REPLICAS": "2"})
-    index = visitors(settings).settings["index"]
-    assert (index["number_of_shards"], index["number_of_replicas"], index["auto_expand_replicas"]) == (4, 2, False)
-    assert visitors(settings).alias == settings.es_index
+    chosen = synced_specs(settings)
+    assert {spec.alias for spec in chosen} == {settings.es_index, settings.es_contacts_index}
+    for spec in chosen:
+        index = spec.settings["index"]
+        assert (index["number_of_shards"], index["number_of_replicas"], index["auto_expand_replicas"]) == (4, 2, False)
+    contacts = next(spec for spec in chosen if spec.alias == settings.es_contacts_index)
+    assert (
+        contacts.settings["index"]["max_result_window"]
+        == specs.LIVECHAT_CONTACTS.settings["index"]["max_result_window"]
+    )

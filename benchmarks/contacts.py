@@ -1,0 +1,319 @@
+"""contacts.search benchmark: the service at N contacts beside Rocket.Chat's own way on the wire server.
+
+    python -m benchmarks.contacts [--contacts 1000000] [--rocketchat-sizes 10000,100000] [--requests 200]
+
+Indexes N generated Rocket.Chat 7 contacts with the indexer's transform and writer (kept between runs: the alias is
+named after N), starts `python -m service`, and measures one request at a time, p50/p99, for a name, an email and a
+phone substring and for no search text (first page and a deep page), each answer with its exact total; also the CPU
+time per request of the service and of Elasticsearch, read from /proc. Beside it, the same searches run Rocket.Chat's
+way (`find` with three case-insensitive regexes, sorted and paged, plus `countDocuments`) on the wire server at
+smaller sizes, to show the curve. Writes benchmarks/results/contacts.json. Needs ES_URL and MONGO_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+from elasticsearch import AsyncElasticsearch
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from benchmarks.lookup import free_port, wait_ready, with_database
+from common import config
+from indexer import indices, specs
+from indexer.changes import Change, upsert
+from indexer.metrics import Metrics
+from indexer.writer import Writer
+from service import rocketchat
+from service.auth import hashed_token
+
+RESULTS = Path(__file__).parent / "results" / "contacts.json"
+TOKEN = "bench-token"
+HEADERS = {"X-User-Id": "bench-agent", "X-Auth-Token": TOKEN}
+FIRST = ["Ana", "Bruno", "Carla", "Diego", "Elena", "Fábio", "Grace", "Hugo", "Inês", "João", "Katrin", "Luca"]
+LAST = ["Souza", "Silva", "Müller", "Rossi", "García", "Smith", "Tanaka", "Novak", "Dubois", "Kowalski", "Ivanova"]
+DOMAINS = ["example.com", "mail.example.org", "corp.example.net", "example.co.uk"]
+MANAGERS = [f"agent-{number}" for number in range(20)]
+
+
+def make_contact(number: int, rng: random.Random) -> dict[str, Any]:
+    """A contact in the key order Rocket.Chat's `createContact` stores."""
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    created = dt.datetime(2024, 1, 1) + dt.timedelta(seconds=number * 29)
+    contact: dict[str, Any] = {
+        "_id": f"bench{number:012d}",
+        "createdAt": created,
+        "name": f"{first} {last} {number}",
+        "emails": [{"address": f"{first.lower()}.{last.lower()}{number}@{rng.choice(DOMAINS)}"}],
+        "phones": [{"phoneNumber": f"+55{11 + number % 80}{900000000 + number}"}],
+    }
+    if number % 3 == 0:
+        contact["contactManager"] = MANAGERS[number % len(MANAGERS)]
+    contact.update({"channels": [], "customFields": {}, "unknown": False, "_updatedAt": created})
+    return contact
+
+
+async def build_index(es: AsyncElasticsearch, database: AsyncDatabase[dict[str, Any]], alias: str, size: int) -> float:
+    """Indexes the generated contacts through the indexer's transform and writer unless already there; seconds."""
+    if await es.indices.exists_alias(name=alias) and (await es.count(index=alias))["count"] == size:
+        return 0.0
+    for name in (await es.indices.get(index=f"{alias}-v*", expand_wildcards="all")).body:
+        await es.indices.delete(index=name)
+    started = time.perf_counter()
+    spec = specs.LIVECHAT_CONTACTS.with_alias(alias)
+    index, _ = await indices.ensure_alias(es, spec)
+    await es.indices.put_settings(index=index, settings={"index": {"refresh_interval": "-1"}})
+    rng, metrics = random.Random(7), Metrics()
+    writer = Writer(es, database, spec, metrics, asyncio.Event())
+    batch: list[Change] = []
+    for number in range(size):
+        batch.append(upsert(spec, make_contact(number, rng)))
+        if len(batch) == 2000 or number == size - 1:
+            await writer.write(batch)
+            batch = []
+    assert metrics.failed == 0 and metrics.indexed == size, (metrics.indexed, metrics.failed)
+    await es.indices.put_settings(index=index, settings={"index": {"refresh_interval": "1s"}})
+    await es.indices.refresh(index=index)
+    await es.indices.forcemerge(index=index, max_num_segments=1)
+    return time.perf_counter() - started
+
+
+async def seed_users(database: AsyncDatabase[dict[str, Any]]) -> None:
+    await database[rocketchat.PERMISSIONS_COLLECTION].replace_one(
+        {"_id": "view-livechat-contact"}, {"_id": "view-livechat-contact", "roles": ["livechat-agent"]}, upsert=True
+    )
+    users = database[rocketchat.USERS_COLLECTION]
+    await users.replace_one(
+        {"_id": "bench-agent"},
+        {
+            "_id": "bench-agent",
+            "active": True,
+            "roles": ["livechat-agent"],
+            "services": {"resume": {"loginTokens": [{"hashedToken": hashed_token(TOKEN)}]}},
+        },
+        upsert=True,
+    )
+    for manager in MANAGERS:
+        await users.replace_one({"_id": manager}, {"_id": manager, "username": manager, "name": manager}, upsert=True)
+
+
+def searches(size: int, requests: int, seed: int) -> dict[str, list[dict[str, str]]]:
+    """Per kind, `requests` query strings drawn from the generated contacts (so most texts match)."""
+    rng = random.Random(seed)
+    drawn = [make_contact(number, random.Random(7)) for number in rng.sample(range(min(size, 5000)), 50)]
+
+    def piece(text: str, length: int) -> str:
+        start = rng.randrange(0, max(1, len(text) - length))
+        return text[start : start + length]
+
+    return {
+        "name substring": [{"searchText": piece(rng.choice(drawn)["name"], 5)} for _ in range(requests)],
+        "email substring": [
+            {"searchText": piece(rng.choice(drawn)["emails"][0]["address"], 8)} for _ in range(requests)
+        ],
+        "phone substring": [
+            {"searchText": piece(rng.choice(drawn)["phones"][0]["phoneNumber"], 6)} for _ in range(requests)
+        ],
+        "no text, first page": [{} for _ in range(requests)],
+        "no text, deep page": [{"offset": str(size // 2)} for _ in range(requests)],
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listening_pid(port: int) -> int | None:
+    """The process listening on TCP `port` (Elasticsearch's, of the local stack), or None when it is not ours to
+    see: the socket's inode in /proc/net/tcp*, then the process holding it."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            columns = row.split()
+            if columns[3] == "0A" and int(columns[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{columns[9]}]")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {"p50_ms": round(cuts[49], 2), "p99_ms": round(cuts[98], 2)}
+
+
+async def timed(
+    call: Callable[[dict[str, str]], Awaitable[int]], queries: list[dict[str, str]]
+) -> tuple[list[float], list[int]]:
+    latencies, totals = [], []
+    for query in queries:
+        started = time.perf_counter()
+        totals.append(await call(query))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies, totals
+
+
+async def through_service(
+    base: str, kinds: dict[str, list[dict[str, str]]], pids: dict[str, int | None]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, base)
+
+        async def call(query: dict[str, str]) -> int:
+            async with session.get(
+                f"{base}/api/v1/omnichannel/contacts.search?{urlencode(query)}", headers=HEADERS
+            ) as response:
+                body = orjson.loads(await response.read())
+                assert response.status == 200, body
+                return int(body["total"])
+
+        for kind, queries in kinds.items():
+            await timed(call, queries[:10])  # warm
+            before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+            latencies, totals = await timed(call, queries)
+            cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items() if pid}
+            results[kind] = {
+                **percentiles(latencies),
+                "median_total": statistics.median(totals),
+                **{
+                    f"{name}_cpu_ms_per_request": round(seconds * 1000 / len(queries), 2)
+                    for name, seconds in cpu.items()
+                },
+            }
+    return results
+
+
+def rocketchat_filter(search_text: str) -> dict[str, Any]:
+    """`LivechatContacts.findPaginatedContacts`' filter."""
+    pattern = {"$regex": re.escape(search_text), "$options": "i"}
+    return {
+        "$or": [{"name": pattern}, {"emails.address": pattern}, {"phones.phoneNumber": pattern}],
+        "unknown": False,
+        "enabled": {"$ne": False},
+    }
+
+
+async def rocketchat_way(
+    database: AsyncDatabase[dict[str, Any]], size: int, kinds: dict[str, list[dict[str, str]]], requests: int
+) -> dict[str, Any]:
+    collection = database[f"contacts_{size}"]
+    if await collection.estimated_document_count() != size:
+        await collection.drop()
+        rng = random.Random(7)
+        for start in range(0, size, 5000):
+            await collection.insert_many(
+                [make_contact(number, rng) for number in range(start, min(size, start + 5000))]
+            )
+
+    async def call(query: dict[str, str]) -> int:
+        where = rocketchat_filter(query.get("searchText", ""))
+        cursor = collection.find(where).sort({"name": 1}).skip(int(query.get("offset", 0))).limit(50)
+        _, total = await asyncio.gather(cursor.to_list(), collection.count_documents(where))
+        return int(total)
+
+    results: dict[str, Any] = {}
+    for kind, queries in kinds.items():
+        latencies, totals = await timed(
+            call,
+            [{**query, "offset": str(min(int(query.get("offset", 0)), size // 2))} for query in queries[:requests]],
+        )
+        results[kind] = {**percentiles(latencies), "median_total": statistics.median(totals)}
+    return results
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    es_url, mongo_url = os.environ["ES_URL"], os.environ["MONGO_URL"]
+    alias, database_name = f"bench-contacts-{args.contacts}", "bench_contacts"
+    es = AsyncElasticsearch(config.es_nodes(es_url), request_timeout=600)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=False)
+    try:
+        database = mongo[database_name]
+        await seed_users(database)
+        build_seconds = await build_index(es, database, alias, args.contacts)
+        kinds = searches(args.contacts, args.requests, seed=3)
+        port = free_port()
+        environment = {
+            **os.environ,
+            "MONGO_URL": with_database(mongo_url, database_name),
+            "ES_INDEX": alias,
+            "ES_CONTACTS_INDEX": alias,
+            "PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+        }
+        service = await asyncio.create_subprocess_exec(sys.executable, "-m", "service", env=environment)
+        try:
+            es_port = int(es_url.rsplit(":", 1)[1].split("/")[0])
+            pids = {"service": service.pid, "elasticsearch": listening_pid(es_port)}
+            ours = await through_service(f"http://127.0.0.1:{port}", kinds, pids)
+        finally:
+            service.terminate()
+            await service.wait()
+        theirs = {
+            str(size): await rocketchat_way(database, size, kinds, max(2, args.requests * 1_000 // size))
+            for size in args.rocketchat_sizes
+        }
+    finally:
+        await es.close()
+        await mongo.close()
+    return {
+        "contacts": args.contacts,
+        "build_seconds": round(build_seconds, 1),
+        "requests_per_kind": args.requests,
+        "load_average": os.getloadavg()[0],
+        "service": ours,
+        "rocketchat_way_on_the_wire_server": theirs,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument(
+        "--rocketchat-sizes",
+        type=lambda text: [int(part) for part in text.split(",") if part],
+        default=[10_000, 100_000],
+    )
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    results = asyncio.run(run(args))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    built = results["build_seconds"]
+    print(f"contacts.search at {args.contacts:,} contacts (index built in {built} s), one request at a time:")
+    for kind, figures in results["service"].items():
+        line = f"  {kind:22} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} ms"
+        line += f"  total ~{figures['median_total']:,.0f}"
+        for size, theirs in results["rocketchat_way_on_the_wire_server"].items():
+            other = theirs[kind]["p50_ms"]
+            line += f" | Rocket.Chat's way at {int(size):,}: p50 {other:9.1f} ms ({other / figures['p50_ms']:.0f}x)"
+        print(line)
+    print(f"written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
