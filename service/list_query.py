@@ -67,4 +67,16 @@ def with_manager(contact: dict[str, Any], managers: Mapping[str, Mapping[str, An
 
 
 def answer(contacts: list[dict[str, Any]], request: ListRequest, total: int) -> dict[str, Any]:
-    return {"contacts": contacts, "count": request.count, "offset": request.offset, "total": total, "success": True}
+    return {
+        "contacts": contacts,
+        "count": _printable(request.count),
+        "offset": _printable(request.offset),
+        "total": total,
+        "success": True,
+    }
+
+
+def _printable(number: int) -> int | float:
+    """JSON has one number type; past 64 bits (a count or offset of 1e20 was asked for) print it as a float, as
+    JavaScript holds it (its digits differ: `1e+20` here, `100000000000000000000` there)."""
+    return number if -(2**63) <= number < 2**63 else float(number)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from elasticsearch import AsyncElasticsearch
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common import config
 from indexer import backfill, specs
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import Services
+from tests.conftest import Services, with_database
 
 Indexer = Callable[[], Awaitable[int]]
 
@@ -37,6 +42,43 @@ async def start_client(settings: Settings) -> TestClient[Any, Any]:
     client: TestClient[Any, Any] = TestClient(server)
     await client.start_server()
     return client
+
+
+@dataclass(frozen=True)
+class ModuleWorld:
+    """A database and an alias of one test module's own, with clients to both."""
+
+    database: AsyncDatabase[dict[str, Any]]
+    es: AsyncElasticsearch
+    mongo_url: str
+    alias: str
+
+
+@contextlib.asynccontextmanager
+async def module_world(services: Services, prefix: str) -> AsyncIterator[ModuleWorld]:
+    """For a module-scoped world: dropped, with every index of its alias, on the way out."""
+    run_id = uuid.uuid4().hex[:10]
+    name, alias = f"test_{run_id}", f"{prefix}-{run_id}"
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_url, tz_aware=False)
+    es = AsyncElasticsearch(config.es_nodes(services.es_url), request_timeout=30)
+    try:
+        yield ModuleWorld(mongo[name], es, with_database(services.mongo_url, name), alias)
+    finally:
+        await mongo.drop_database(name)
+        found = await es.indices.get(index=f"{alias}*")
+        if found.body:
+            await es.indices.delete(index=",".join(found.body))
+        await es.close()
+        await mongo.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
+    client = await start_client(settings)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 @pytest.fixture

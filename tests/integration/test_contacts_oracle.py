@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import re
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -18,17 +17,14 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
-from elasticsearch import AsyncElasticsearch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pymongo import AsyncMongoClient
 
-from common import config
 from indexer import backfill, specs
 from service.app import CONTACTS_SEARCH_PATH
 from tests import factories
-from tests.conftest import Services, with_database
-from tests.integration.conftest import service_settings, start_client
+from tests.conftest import Services
+from tests.integration.conftest import module_world, service_settings, serving
 
 AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
 ALPHABET = (
@@ -72,32 +68,15 @@ def oracle(needle: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 async def api(services: Services) -> AsyncIterator[TestClient[Any, Any]]:
-    run_id = uuid.uuid4().hex[:10]
-    name, alias = f"test_{run_id}", f"test-oracle-{run_id}"
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(config.es_nodes(services.es_url), request_timeout=30)
-    database = mongo[name]
-    try:
-        await factories.grant(database, "view-livechat-contact", ["livechat-agent"])
-        await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
-        await database[specs.LIVECHAT_CONTACTS.collection].insert_many([dict(contact) for contact in CONTACTS])
-        summary = await backfill.index_once(database, es, specs.LIVECHAT_CONTACTS.with_alias(alias), 500)
+    async with module_world(services, "test-oracle") as own:
+        await factories.grant(own.database, "view-livechat-contact", ["livechat-agent"])
+        await factories.add_user(own.database, "agent", "agent-token", ["livechat-agent"])
+        await own.database[specs.LIVECHAT_CONTACTS.collection].insert_many([dict(contact) for contact in CONTACTS])
+        spec = specs.LIVECHAT_CONTACTS.with_alias(own.alias)
+        summary = await backfill.index_once(own.database, own.es, spec, 500)
         assert (summary.indexed, summary.refused) == (CORPUS_SIZE, 0)
-        settings_ = service_settings(
-            services, with_database(services.mongo_url, name), "unused", es_contacts_index=alias
-        )
-        client = await start_client(settings_)
-        try:
+        async with serving(service_settings(services, own.mongo_url, "unused", es_contacts_index=own.alias)) as client:
             yield client
-        finally:
-            await client.close()
-    finally:
-        await mongo.drop_database(name)
-        found = await es.indices.get(index=f"{alias}*")
-        if found.body:
-            await es.indices.delete(index=",".join(found.body))
-        await es.close()
-        await mongo.close()
 
 
 async def answer(api: TestClient[Any, Any], needle: str) -> tuple[int, set[str]]:

@@ -6,7 +6,6 @@ One read-only world is seeded and indexed for the module; each case is a request
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +15,11 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from bson import ObjectId
-from elasticsearch import AsyncElasticsearch
-from pymongo import AsyncMongoClient
 
-from common import config
 from indexer import backfill, specs
 from tests import factories
-from tests.conftest import Services, with_database
-from tests.integration.conftest import service_settings, start_client
+from tests.conftest import Services
+from tests.integration.conftest import module_world, service_settings, serving
 
 UNAUTHORIZED = {
     "success": False,
@@ -107,12 +103,8 @@ class World:
 
 @pytest.fixture(scope="module")
 async def world(services: Services) -> AsyncIterator[World]:
-    run_id = uuid.uuid4().hex[:10]
-    name, alias = f"test_{run_id}", f"test-contacts-{run_id}"
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(config.es_nodes(services.es_url), request_timeout=30)
-    database = mongo[name]
-    try:
+    async with module_world(services, "test-contacts") as own:
+        database = own.database
         await factories.grant_view_l_room(database)
         await factories.add_user(database, "agent", "agent-token", ["user", "livechat-agent"])
         await factories.add_user(
@@ -125,19 +117,9 @@ async def world(services: Services) -> AsyncIterator[World]:
         await factories.define_custom_field(database, "secret", searchable=False)
         await factories.define_custom_field(database, "topic", scope="room")
         await database[specs.VISITORS.collection].insert_many([dict(visitor) for visitor in VISITORS])
-        await backfill.index_once(database, es, specs.VISITORS.with_alias(alias), 500)
-        client = await start_client(service_settings(services, with_database(services.mongo_url, name), alias))
-        try:
+        await backfill.index_once(database, own.es, specs.VISITORS.with_alias(own.alias), 500)
+        async with serving(service_settings(services, own.mongo_url, own.alias)) as client:
             yield World(client)
-        finally:
-            await client.close()
-    finally:
-        await mongo.drop_database(name)
-        found = await es.indices.get(index=f"{alias}*")
-        if found.body:
-            await es.indices.delete(index=",".join(found.body))
-        await es.close()
-        await mongo.close()
 
 
 def custom(value: dict[str, Any] | str) -> str:

@@ -165,16 +165,17 @@ async def run_fuzzer(api: TestClient[Any, Any], path: str, mode: GenerationMode,
 ROUTES = pytest.mark.parametrize("path", [SEARCH, CONTACTS_SEARCH, CONTACTS_GET])
 
 
-@ROUTES
-async def test_schema_valid_requests_are_answered_as_documented(
-    api: TestClient[Any, Any],
-    database: AsyncDatabase[dict[str, Any]],
-    es: AsyncElasticsearch,
-    alias: str,
-    index_visitors: Indexer,
-    path: str,
+@pytest.fixture
+async def seeded(
+    database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str, index_visitors: Indexer
 ) -> None:
     await seed(database, es, alias, index_visitors)
+
+
+@ROUTES
+async def test_schema_valid_requests_are_answered_as_documented(
+    api: TestClient[Any, Any], seeded: None, path: str
+) -> None:
     tally = await run_fuzzer(api, path, GenerationMode.POSITIVE, AGENT)
     assert sum(tally.statuses.get(status, 0) for status in ANSWERED[path]) >= EXAMPLES_PER_RUN // 2, tally
     assert set(tally.wire_valid) == {True}, tally
@@ -182,28 +183,16 @@ async def test_schema_valid_requests_are_answered_as_documented(
 
 @ROUTES
 async def test_schema_invalid_requests_are_refused_as_documented(
-    api: TestClient[Any, Any],
-    database: AsyncDatabase[dict[str, Any]],
-    es: AsyncElasticsearch,
-    alias: str,
-    index_visitors: Indexer,
-    path: str,
+    api: TestClient[Any, Any], seeded: None, path: str
 ) -> None:
-    await seed(database, es, alias, index_visitors)
     tally = await run_fuzzer(api, path, GenerationMode.NEGATIVE, AGENT)
     assert tally.wire_valid.get(False, 0) >= EXAMPLES_PER_RUN // 4, tally
 
 
 @ROUTES
 async def test_requests_without_credentials_are_refused_as_documented(
-    api: TestClient[Any, Any],
-    database: AsyncDatabase[dict[str, Any]],
-    es: AsyncElasticsearch,
-    alias: str,
-    index_visitors: Indexer,
-    path: str,
+    api: TestClient[Any, Any], seeded: None, path: str
 ) -> None:
-    await seed(database, es, alias, index_visitors)
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         tally = await run_fuzzer(api, path, mode, {})
         assert set(tally.statuses) == {401}, tally
