@@ -34,6 +34,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.lookup import free_port, wait_ready, with_database
+from common import config
 from indexer import indices, specs
 from indexer.changes import Change, upsert
 from indexer.metrics import Metrics
@@ -247,7 +248,7 @@ async def rocketchat_way(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     es_url, mongo_url = os.environ["ES_URL"], os.environ["MONGO_URL"]
     alias, database_name = f"bench-contacts-{args.contacts}", "bench_contacts"
-    es = AsyncElasticsearch(es_url, request_timeout=600)
+    es = AsyncElasticsearch(config.es_nodes(es_url), request_timeout=600)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=False)
     try:
         database = mongo[database_name]

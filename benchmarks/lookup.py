@@ -39,6 +39,7 @@ from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
 from benchmarks import wrk
+from common import config
 from indexer import indices, specs
 from indexer.changes import Change, upsert
 from indexer.metrics import Metrics
@@ -380,7 +381,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     es_url, mongo_url = os.environ["ES_URL"], os.environ["MONGO_URL"]
     alias = f"bench-lookup-{args.visitors}"
     database_name = "bench_lookup"
-    es = AsyncElasticsearch(es_url, request_timeout=600, serializer=OrjsonSerializer())
+    es = AsyncElasticsearch(config.es_nodes(es_url), request_timeout=600, serializer=OrjsonSerializer())
     report: dict[str, Any] = {"visitors": args.visitors, "connections": args.connections, "kinds": {}, "levers": {}}
     try:
         existing = await indices.current_index(es, alias)

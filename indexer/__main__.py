@@ -29,7 +29,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common import logs
-from indexer import backfill, metrics, specs
+from indexer import backfill, layout, metrics, specs
 from indexer.progress import Progress
 from indexer.settings import COLLECTIONS, Settings
 from indexer.specs import Spec
@@ -43,7 +43,13 @@ log = logging.getLogger("indexer")
 @contextlib.asynccontextmanager
 async def clients(settings: Settings) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], AsyncElasticsearch]]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(settings.es_url, request_timeout=60, serializer=OrjsonSerializer())
+    # Writes are retried by the writer's own rule; the client only moves a failed request to another node.
+    es = AsyncElasticsearch(
+        settings.es_nodes,
+        request_timeout=60,
+        max_retries=max(3, len(settings.es_nodes)),
+        serializer=OrjsonSerializer(),
+    )
     try:
         yield mongo.get_default_database(default="rocketchat"), es
     finally:
@@ -72,14 +78,20 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def configured(spec: Spec, settings: Settings) -> Spec:
+    """`spec` as these settings deploy it: every index it creates gets ES_SHARDS and ES_REPLICAS."""
+    return layout.laid_out(spec, settings.index_layout)
+
+
 def synced_specs(settings: Settings, names: list[str] | None = None) -> list[Spec]:
     """The synced collections, each behind its alias: visitors (ES_INDEX), Rocket.Chat 7's contacts
-    (ES_CONTACTS_INDEX); those of COLLECTIONS, or of `names` when given."""
+    (ES_CONTACTS_INDEX); those of COLLECTIONS, or of `names` when given. Each creates its indices with ES_SHARDS
+    and ES_REPLICAS (the first one, and each reindex's)."""
     every = {
         "visitors": specs.VISITORS.with_alias(settings.es_index),
         "livechat_contacts": specs.LIVECHAT_CONTACTS.with_alias(settings.es_contacts_index),
     }
-    return [every[name] for name in (names or settings.collection_names)]
+    return [configured(every[name], settings) for name in (names or settings.collection_names)]
 
 
 # `verify`'s exit codes, the worst first: not done, drift, only dead letters, clean.

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from common import config
+from indexer.layout import Layout
 
 SYNC_MODES = ("auto", "stream", "poll")
 COLLECTIONS = ("visitors", "livechat_contacts")
@@ -21,6 +22,10 @@ class Settings:
     es_contacts_index: str = "livechat_contacts"
     # Which collections the indexer syncs, comma-separated: visitors (contact.search), livechat_contacts.
     collections: str = "visitors,livechat_contacts"
+    # Every index the indexer creates (the first one and each reindex) gets these, over its spec's own settings.
+    es_shards: int = 1
+    # A number of replicas, or an auto-expand range such as "0-1" (as many as the nodes allow, at most 1).
+    es_replicas: str = "0-1"
     batch_size: int = 500
     poll_interval: float = 1.0
     metrics_port: int = 9108
@@ -57,6 +62,19 @@ class Settings:
             raise SystemExit("ES_INDEX and ES_CONTACTS_INDEX must be different aliases")
         if self.checkpoint_interval < 0:
             raise SystemExit("CHECKPOINT_INTERVAL must not be negative")
+        config.es_nodes(self.es_url)
+        try:
+            Layout(self.es_shards, self.es_replicas)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+
+    @property
+    def es_nodes(self) -> list[str]:
+        return config.es_nodes(self.es_url)
+
+    @property
+    def index_layout(self) -> Layout:
+        return Layout(self.es_shards, self.es_replicas)
 
     @property
     def collection_names(self) -> list[str]:

@@ -275,7 +275,7 @@ async def main_async(settings: Settings, spec: Spec, repair: bool, out: TextIO =
     3: no drift, but documents Elasticsearch refused are dead-lettered.
     """
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(settings.es_url, request_timeout=60)
+    es = AsyncElasticsearch(settings.es_nodes, request_timeout=60, max_retries=max(3, len(settings.es_nodes)))
     try:
         database = mongo.get_default_database(default="rocketchat")
         report = await verify(database, es, spec, batch_size=settings.batch_size, repair=repair)

@@ -34,14 +34,19 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         tz_aware=False,
         event_listeners=[observed.mongo_listener] if observed else [],
     )
+    nodes = settings.es_nodes
+    # A request that cannot reach a node (refused, reset) is marked dead and sent to the next one: with one retry
+    # per other node, a lookup gets an answer while any node is up. A timeout is not retried, so a lookup still
+    # answers 503 within about BACKEND_TIMEOUT when Elasticsearch hangs. A dead node is tried again after 1 s,
+    # then 2, 4, ... up to 30 s (elastic-transport's defaults), each try costing one retry of some request.
     es = AsyncElasticsearch(
-        settings.es_url,
+        nodes,
         request_timeout=settings.backend_timeout,
-        max_retries=1,
+        max_retries=max(1, len(nodes) - 1),
         retry_on_timeout=False,
         serializer=OrjsonSerializer(),
     )
-    lookups = ElasticsearchHttp(settings.es_url, settings.backend_timeout)
+    lookups = ElasticsearchHttp(nodes, settings.backend_timeout)
     database = mongo.get_default_database(default="rocketchat")
     app[ELASTICSEARCH] = es
     app[MONGO_DATABASE] = database

@@ -26,10 +26,20 @@ async def search(
     first = min(limit or list_query.PAGE, list_query.PAGE)
     if request.offset > fields.MAX_RESULT_WINDOW - first:
         # Past any index's end (`from` is a 32-bit integer): only the total is needed.
-        response = await client.search(index=alias, query=query, size=0, track_total_hits=True)
+        response = await client.search(
+            index=alias, query=query, size=0, track_total_hits=True, allow_partial_search_results=False
+        )
         return list_query.answer([], request, response["hits"]["total"]["value"])
     response = await client.search(
-        index=alias, query=query, sort=sort, from_=request.offset, size=first, source=_SOURCE, track_total_hits=True
+        index=alias,
+        query=query,
+        sort=sort,
+        from_=request.offset,
+        size=first,
+        source=_SOURCE,
+        track_total_hits=True,
+        # A shard that failed on every copy (a node died mid-search) fails the request: no short page or total.
+        allow_partial_search_results=False,
     )
     total = response["hits"]["total"]["value"]
     hits = response["hits"]["hits"]
@@ -45,6 +55,7 @@ async def search(
             search_after=hits[-1]["sort"],
             source=_SOURCE,
             track_total_hits=False,
+            allow_partial_search_results=False,
         )
         hits = response["hits"]["hits"]
         contacts.extend(hit["_source"][fields.FIELD_CONTACT] for hit in hits)

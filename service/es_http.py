@@ -1,5 +1,6 @@
 """A minimal HTTP/1.1 client for the lookup's one request to Elasticsearch: pooled keep-alive connections, each
-request written with a single send, the answer parsed as it arrives.
+request written with a single send, the answer parsed as it arrives; the nodes of a cluster in turn, a node that
+cannot be reached set aside for a while.
 
 Why not aiohttp's client (or elastic-transport): under load their Python request path and their two sends per
 request (head, then body) cost the service more CPU per lookup than Elasticsearch spent answering it (README,
@@ -12,9 +13,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import logging
 import ssl
+import time
+from collections.abc import Callable
 from typing import Final, cast
 from urllib.parse import unquote, urlsplit
+
+log = logging.getLogger(__name__)
 
 MAX_IDLE: Final = 64
 MAX_HEAD: Final = 64 * 1024
@@ -143,7 +149,7 @@ class _Connection(asyncio.Protocol):
         return self._answer
 
 
-class ElasticsearchHttp:
+class NodeHttp:
     """POSTs JSON to one Elasticsearch node over pooled connections; returns the status and the raw body."""
 
     def __init__(self, url: str, timeout: float) -> None:
@@ -202,3 +208,46 @@ class ElasticsearchHttp:
     async def close(self) -> None:
         while self._idle:
             self._idle.pop().close()
+
+
+class ElasticsearchHttp:
+    """POSTs to the nodes of a cluster in turn. A node that cannot be reached (refused, reset, not HTTP) is set aside
+    for 1 s, doubling up to 30 s, and the request goes on to the next node, as elastic-transport does; a timeout is
+    not retried, so a hanging cluster still answers within the timeout."""
+
+    def __init__(self, urls: list[str], timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._nodes = [NodeHttp(url, timeout) for url in urls]
+        self._failures = [0] * len(urls)
+        self._dead_until = [0.0] * len(urls)
+        self._clock = clock
+        self._turn = 0
+
+    def _order(self) -> list[int]:
+        """Every node once, starting with the next in turn; live ones first, then those set aside (soonest back
+        first), so a request is tried everywhere before it fails."""
+        self._turn = (self._turn + 1) % len(self._nodes)
+        rotation = [(self._turn + step) % len(self._nodes) for step in range(len(self._nodes))]
+        now = self._clock()
+        return sorted(rotation, key=lambda index: max(0.0, self._dead_until[index] - now))
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """The answer of the first node that gives one. Raises what the last node tried raised (OSError,
+        ProtocolError) when none could be reached, TimeoutError at once."""
+        order = self._order()
+        for attempt, index in enumerate(order, start=1):
+            try:
+                answer = await self._nodes[index].post(path, body)
+            except (OSError, ProtocolError) as failure:
+                self._failures[index] += 1
+                self._dead_until[index] = self._clock() + min(30.0, 2.0 ** (self._failures[index] - 1))
+                if attempt == len(order):
+                    raise
+                log.warning("Retrying request after failure on a node (%s), on the next one", type(failure).__name__)
+                continue
+            self._failures[index], self._dead_until[index] = 0, 0.0
+            return answer
+        raise AssertionError("no node to send to")  # unreachable: there is always at least one node
+
+    async def close(self) -> None:
+        for node in self._nodes:
+            await node.close()

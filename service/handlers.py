@@ -88,12 +88,21 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(OPENAPI)
 
 
+def _error_type(failure: elasticsearch.ApiError) -> str | None:
+    body = failure.body
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("type") if isinstance(error, dict) else None
+
+
 def _backend_failure(failure: Exception) -> ApiError | None:
     """The API error a backend failure maps to, or None for anything that is not a backend's."""
     if isinstance(failure, elasticsearch.NotFoundError):
         return BackendUnavailable("Search index is not available")
     if isinstance(failure, elasticsearch.ApiError) and failure.meta.status in {429, 503}:
         return BackendUnavailable("Search backend is overloaded")
+    if isinstance(failure, elasticsearch.ApiError) and _error_type(failure) == "search_phase_execution_exception":
+        # Shards failed (partial results are refused): a node went away mid-search, which passes.
+        return BackendUnavailable("Search backend is unavailable")
     if isinstance(failure, elasticsearch.ApiError):
         return BackendFailed("Search backend failed")
     if isinstance(failure, elasticsearch.TransportError):

@@ -92,7 +92,9 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._requests = Counter(
-            f"{PREFIX}_http_requests", "Requests answered, by route and status.", ["route", "status"],
+            f"{PREFIX}_http_requests",
+            "Requests answered, by route and status.",
+            ["route", "status"],
             registry=self.registry,
         )
         self._latency = Histogram(

@@ -56,7 +56,8 @@ class ContactSearch:
 
     def __init__(self, http: ElasticsearchHttp, alias: str, observer: BackendObserver | None = None) -> None:
         self._http = http
-        self._path = f"/{quote(alias, safe='')}/_search?filter_path={FILTER_PATH}"
+        # A shard whose copies all failed (a node died mid-search) must fail the lookup, not hide its match.
+        self._path = f"/{quote(alias, safe='')}/_search?filter_path={FILTER_PATH}&allow_partial_search_results=false"
         self._observer = observer
 
     async def find_contact(self, criteria: query.Criteria) -> dict[str, Any] | None:

@@ -41,6 +41,11 @@ class Settings:
     def __post_init__(self) -> None:
         if self.event_loop not in EVENT_LOOPS:
             raise SystemExit(f"EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
+        config.es_nodes(self.es_url)  # a bad ES_URL stops the process here, with one line
+
+    @property
+    def es_nodes(self) -> list[str]:
+        return config.es_nodes(self.es_url)
 
     @property
     def paging(self) -> Paging:

@@ -19,6 +19,8 @@ from elasticsearch import AsyncElasticsearch
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common import config
+
 ES_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:9.5.0"
 MONGO_IMAGE = "mongo:7.0"
 
@@ -143,7 +145,7 @@ async def database(mongo_server: str, database_name: str) -> AsyncIterator[Async
 
 @pytest.fixture
 async def es(services: Services, alias: str) -> AsyncIterator[AsyncElasticsearch]:
-    client = AsyncElasticsearch(services.es_url, request_timeout=30)
+    client = AsyncElasticsearch(config.es_nodes(services.es_url), request_timeout=30)
     try:
         yield client
         # Wildcard deletes are refused (action.destructive_requires_name): name each index.

@@ -14,6 +14,7 @@ from elasticsearch import AsyncElasticsearch
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common import config
 from indexer import backfill, specs
 from service.app import create_app
 from service.settings import Settings
@@ -31,7 +32,8 @@ def service_settings(services: Services, mongo_url: str, alias: str, **overrides
     }
     # Rocket.Chat 7's contacts behind an alias of the test's own too.
     defaults["es_contacts_index"] = f"{alias}-lc"
-    return Settings(mongo_url=mongo_url, es_url=services.es_url, es_index=alias, **(defaults | overrides))
+    defaults["es_url"] = services.es_url
+    return Settings(mongo_url=mongo_url, es_index=alias, **(defaults | overrides))
 
 
 async def start_client(settings: Settings) -> TestClient[Any, Any]:
@@ -59,7 +61,7 @@ async def module_world(services: Services, prefix: str) -> AsyncIterator[ModuleW
     run_id = uuid.uuid4().hex[:10]
     name, alias = f"test_{run_id}", f"{prefix}-{run_id}"
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(services.es_url, request_timeout=30)
+    es = AsyncElasticsearch(config.es_nodes(services.es_url), request_timeout=30)
     try:
         yield ModuleWorld(mongo[name], es, with_database(services.mongo_url, name), alias)
     finally:

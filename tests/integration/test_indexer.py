@@ -446,8 +446,14 @@ async def test_a_lost_change_history_means_a_rebackfill_and_a_reconciliation_nev
         assert await indexed(es, alias, inserted["_id"]) is not None
         assert await indexed(es, alias, seeded[0]["_id"]) is None
         assert "change history lost (286): rebuilding from MongoDB, then reconciling" in caplog.text
+
+        async def rebuilt_and_reconciled() -> bool:
+            # The checkpoint is saved up to CHECKPOINT_INTERVAL after the index caught up: wait for it, not a guess.
+            backfill = (await checkpoint_of(database, alias))["backfill"]
+            return backfill.get("done") is True and backfill.get("reconcile") is False
+
+        await eventually(rebuilt_and_reconciled, within=60)
         saved = await checkpoint_of(database, alias)
-        assert saved["backfill"]["done"] is True and saved["backfill"]["reconcile"] is False
         assert saved["stream"]["resume_token"] != {"_data": "8266F1C3A7000000012B022C0100296E5A1004"}
         # Live changes flow again from the new token.
         later = fresh_visitor()

@@ -4,21 +4,14 @@ during sync, and the freshness of polling (Mongo write → searchable) at the si
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import random
-import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,11 +34,13 @@ from tests.integration.indexer_helpers import (
     sigterm_worker,
     worker_settings,
 )
+from tests.integration.own_stack import OwnStack
+from tests.integration.own_stack import own_stack as started_stack
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-STACK = ROOT / "deploy" / "local" / "stack"
+# Fixed ports for the outage stack, where wanted (by default it takes free ones).
+OUTAGE_PORTS = ("ES_PORT", "MONGO_PORT", "MONGO_STREAM_PORT")
 LARGE = int(os.environ.get("INDEXER_FAULT_VISITORS", "100000"))
 STUCK_AFTER = 900.0
 
@@ -130,58 +125,12 @@ async def _synced_after_backfill(database: AsyncDatabase[dict[str, Any]], alias:
     return backfill.get("done") is True and saved.get("synced_at", dt.datetime.min) > backfill["finished_at"]
 
 
-def _stack(command: str, environment: dict[str, str]) -> str:
-    done = subprocess.run(
-        [str(STACK), command], env=environment, capture_output=True, text=True, timeout=300, check=False
-    )
-    if done.returncode != 0 and command == "up":
-        raise RuntimeError(f"stack up failed: {done.stderr[-2000:]}")
-    return done.stdout
-
-
-@dataclass(frozen=True)
-class OwnStack:
-    es_url: str
-    environment: dict[str, str]
-
-    def stop(self) -> None:
-        _stack("down", self.environment)
-
-    def start(self) -> None:
-        _stack("up", self.environment)
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` different TCP ports on 127.0.0.1 that nothing listens on now (fixed ones collide with the stacks
-    of other runs on the same machine)."""
-    with contextlib.ExitStack() as stack:
-        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
-
-
 @pytest.fixture
 def own_stack() -> Iterator[OwnStack]:
     """A separate Elasticsearch (never stop the shared one), from the same cached download."""
-    directory = tempfile.mkdtemp(prefix="contact-search-outage-")
-    es_port, mongo_port, stream_port = free_ports(3)
-    os.chmod(directory, 0o755)
-    environment = {
-        **os.environ,
-        "ES_PORT": os.environ.get("OUTAGE_ES_PORT") or str(es_port),
-        "MONGO_PORT": os.environ.get("OUTAGE_MONGO_PORT") or str(mongo_port),
-        "MONGO_STREAM_PORT": os.environ.get("OUTAGE_MONGO_STREAM_PORT") or str(stream_port),
-        "CONTACT_SEARCH_STACK_DIR": directory,
-        "ES_START_TIMEOUT": "300",
-    }
-    try:
-        exports = _stack("up", environment)
-        url = next(line.split("=", 1)[1] for line in exports.splitlines() if line.startswith("export ES_URL="))
-        yield OwnStack(url.strip("'\""), environment)
-    finally:
-        _stack("down", environment)
-        shutil.rmtree(directory, ignore_errors=True)
+    ports = {name: os.environ[f"OUTAGE_{name}"] for name in OUTAGE_PORTS if os.environ.get(f"OUTAGE_{name}")}
+    with started_stack(nodes=1, **ports) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -190,3 +190,38 @@ async def test_random_input_never_gets_a_5xx_or_a_non_contract_body(
         else:
             assert set(body) == {"contact", "success"} and body["success"] is True, (params, body)
             assert body["contact"] is None or isinstance(body["contact"]["_id"], str)
+
+
+async def test_a_lookup_goes_on_to_the_next_node_when_one_cannot_be_reached(
+    services: Services,
+    mongo_url: str,
+    alias: str,
+    database: AsyncDatabase[dict[str, Any]],
+    index_visitors: Indexer,
+    unused_tcp_port_factory: Any,
+) -> None:
+    await seed_agent(database)
+    await database[specs.VISITORS.collection].insert_one(factories.visitor(_id="v1", phone=[{"phoneNumber": "+1"}]))
+    await index_visitors()
+    nowhere = [f"http://127.0.0.1:{unused_tcp_port_factory()}" for _ in range(2)]
+    # Two nodes nobody listens on beside the real one: every lookup is answered, whichever node its turn starts at.
+    client = await start_client(
+        service_settings(services, mongo_url, alias, es_url=",".join([*nowhere, services.es_url]))
+    )
+    try:
+        for _ in range(6):
+            assert await search(client, "phone=%2B1") == (200, {"contact": await _stored(database), "success": True})
+    finally:
+        await client.close()
+    # No node answers: the contract's 503, not a 5xx of another kind.
+    client = await start_client(service_settings(services, mongo_url, alias, es_url=",".join(nowhere)))
+    try:
+        assert await search(client, "phone=%2B1") == (503, {"success": False, "error": "Search backend is unavailable"})
+    finally:
+        await client.close()
+
+
+async def _stored(database: AsyncDatabase[dict[str, Any]]) -> Any:
+    from indexer import transform
+
+    return transform.to_printable(await database[specs.VISITORS.collection].find_one({"_id": "v1"}))

@@ -10,7 +10,7 @@ CHUNKED = (
     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     b'5\r\n{"a":\r\n3\r\n1}\n\r\n0\r\n\r\n'
 )
-LENGTH = b"HTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\n{\"x\":1}"
+LENGTH = b'HTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\n{"x":1}'
 
 
 def parse(pieces: list[bytes]) -> ResponseParser:
