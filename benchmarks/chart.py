@@ -43,8 +43,13 @@ def main() -> int:
         axes.plot(*zip(*regex, strict=True), marker="s", label="Rocket.Chat's way: $regex on livechatData (FerretDB)")
     for points in (service, regex):
         for size, p99 in points:
-            axes.annotate(f"{p99:,.0f} ms" if p99 >= 10 else f"{p99:.1f} ms", (size, p99), textcoords="offset points",
-                          xytext=(6, 6), fontsize=8)
+            axes.annotate(
+                f"{p99:,.0f} ms" if p99 >= 10 else f"{p99:.1f} ms",
+                (size, p99),
+                textcoords="offset points",
+                xytext=(6, 6),
+                fontsize=8,
+            )
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xticks(list(SIZES), ["10k", "100k", "1M"])

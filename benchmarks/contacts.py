@@ -33,17 +33,15 @@ from elasticsearch import AsyncElasticsearch
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from benchmarks.lookup import free_port, wait_ready, with_database
+from benchmarks.lookup import TOKEN, free_port, seed_mongo, wait_ready, with_database
 from common import config
 from indexer import indices, specs
 from indexer.changes import Change, upsert
 from indexer.metrics import Metrics
 from indexer.writer import Writer
 from service import rocketchat
-from service.auth import hashed_token
 
 RESULTS = Path(__file__).parent / "results" / "contacts.json"
-TOKEN = "bench-token"
 HEADERS = {"X-User-Id": "bench-agent", "X-Auth-Token": TOKEN}
 FIRST = ["Ana", "Bruno", "Carla", "Diego", "Elena", "Fábio", "Grace", "Hugo", "Inês", "João", "Katrin", "Luca"]
 LAST = ["Souza", "Silva", "Müller", "Rossi", "García", "Smith", "Tanaka", "Novak", "Dubois", "Kowalski", "Ivanova"]
@@ -93,23 +91,16 @@ async def build_index(es: AsyncElasticsearch, database: AsyncDatabase[dict[str, 
     return time.perf_counter() - started
 
 
-async def seed_users(database: AsyncDatabase[dict[str, Any]]) -> None:
+async def seed_users(mongo_url: str, database: AsyncDatabase[dict[str, Any]]) -> None:
+    """The lookup benchmark's agent and token, the contacts permission, and the contact managers."""
+    await seed_mongo(mongo_url, database.name)
     await database[rocketchat.PERMISSIONS_COLLECTION].replace_one(
         {"_id": "view-livechat-contact"}, {"_id": "view-livechat-contact", "roles": ["livechat-agent"]}, upsert=True
     )
-    users = database[rocketchat.USERS_COLLECTION]
-    await users.replace_one(
-        {"_id": "bench-agent"},
-        {
-            "_id": "bench-agent",
-            "active": True,
-            "roles": ["livechat-agent"],
-            "services": {"resume": {"loginTokens": [{"hashedToken": hashed_token(TOKEN)}]}},
-        },
-        upsert=True,
-    )
     for manager in MANAGERS:
-        await users.replace_one({"_id": manager}, {"_id": manager, "username": manager, "name": manager}, upsert=True)
+        await database[rocketchat.USERS_COLLECTION].replace_one(
+            {"_id": manager}, {"_id": manager, "username": manager, "name": manager}, upsert=True
+        )
 
 
 def searches(size: int, requests: int, seed: int) -> dict[str, list[dict[str, str]]]:
@@ -252,7 +243,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=False)
     try:
         database = mongo[database_name]
-        await seed_users(database)
+        await seed_users(mongo_url, database)
         build_seconds = await build_index(es, database, alias, args.contacts)
         kinds = searches(args.contacts, args.requests, seed=3)
         port = free_port()
@@ -266,7 +257,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         service = await asyncio.create_subprocess_exec(sys.executable, "-m", "service", env=environment)
         try:
-            es_port = int(es_url.rsplit(":", 1)[1].split("/")[0])
+            es_port = int(config.es_nodes(es_url)[0].rsplit(":", 1)[1].split("/")[0])
             pids = {"service": service.pid, "elasticsearch": listening_pid(es_port)}
             ours = await through_service(f"http://127.0.0.1:{port}", kinds, pids)
         finally:

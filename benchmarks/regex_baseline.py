@@ -44,9 +44,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     await collection.insert_many(batch)
                     batch = []
             report["load_seconds"] = round(time.perf_counter() - started, 1)
-        values = [orjson.loads(params["custom"]) for params in lookups(args.visitors, args.samples, args.seed)[
-            "custom_substring"
-        ]]
+        values = [
+            orjson.loads(params["custom"])
+            for params in lookups(args.visitors, args.samples, args.seed)["custom_substring"]
+        ]
         latencies: list[float] = []
         for value in values:
             (key, text), *_ = value.items()
