@@ -33,12 +33,9 @@ from elasticsearch import AsyncElasticsearch
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from benchmarks.lookup import TOKEN, free_port, seed_mongo, wait_ready, with_database
+from benchmarks.lookup import TOKEN, free_port, index_generated, seed_mongo, wait_ready, with_database
 from common import config
-from indexer import indices, specs
-from indexer.changes import Change, upsert
-from indexer.metrics import Metrics
-from indexer.writer import Writer
+from indexer import specs
 from service import rocketchat
 
 RESULTS = Path(__file__).parent / "results" / "contacts.json"
@@ -72,23 +69,9 @@ async def build_index(es: AsyncElasticsearch, database: AsyncDatabase[dict[str, 
         return 0.0
     for name in (await es.indices.get(index=f"{alias}-v*", expand_wildcards="all")).body:
         await es.indices.delete(index=name)
-    started = time.perf_counter()
+    rng = random.Random(7)
     spec = specs.LIVECHAT_CONTACTS.with_alias(alias)
-    index, _ = await indices.ensure_alias(es, spec)
-    await es.indices.put_settings(index=index, settings={"index": {"refresh_interval": "-1"}})
-    rng, metrics = random.Random(7), Metrics()
-    writer = Writer(es, database, spec, metrics, asyncio.Event())
-    batch: list[Change] = []
-    for number in range(size):
-        batch.append(upsert(spec, make_contact(number, rng)))
-        if len(batch) == 2000 or number == size - 1:
-            await writer.write(batch)
-            batch = []
-    assert metrics.failed == 0 and metrics.indexed == size, (metrics.indexed, metrics.failed)
-    await es.indices.put_settings(index=index, settings={"index": {"refresh_interval": "1s"}})
-    await es.indices.refresh(index=index)
-    await es.indices.forcemerge(index=index, max_num_segments=1)
-    return time.perf_counter() - started
+    return await index_generated(es, database, spec, size, lambda number: make_contact(number, rng))
 
 
 async def seed_users(mongo_url: str, database: AsyncDatabase[dict[str, Any]]) -> None:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,12 +37,14 @@ import orjson
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks import wrk
 from common import config
 from indexer import indices, specs
 from indexer.changes import Change, upsert
 from indexer.metrics import Metrics
+from indexer.specs import Spec
 from indexer.writer import Writer
 from service import query, rocketchat, search
 from service.auth import hashed_token
@@ -94,24 +96,38 @@ async def build_index(
     es: AsyncElasticsearch, mongo_url: str, database_name: str, alias: str, visitors: int, seed: int
 ) -> float:
     """Indexes the generated visitors through the indexer's transform and writer; returns seconds taken."""
-    started = time.perf_counter()
-    spec = specs.VISITORS.with_alias(alias)
-    index, _ = await indices.ensure_alias(es, spec)
-    await es.indices.put_settings(index=index, settings={"index": {"refresh_interval": "-1"}})
     rng = random.Random(seed)
-    metrics = Metrics()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)  # the writer keeps dead letters there
     try:
-        writer = Writer(es, client[database_name], spec, metrics, asyncio.Event())
-        batch: list[Change] = []
-        for number in range(visitors):
-            batch.append(upsert(spec, make_visitor(number, rng)))
-            if len(batch) == 2000 or number == visitors - 1:
-                await writer.write(batch)
-                batch = []
+        spec = specs.VISITORS.with_alias(alias)
+        return await index_generated(
+            es, client[database_name], spec, visitors, lambda number: make_visitor(number, rng)
+        )
     finally:
         await client.close()
-    assert metrics.failed == 0 and metrics.indexed == visitors, (metrics.indexed, metrics.failed)
+
+
+async def index_generated(
+    es: AsyncElasticsearch,
+    database: AsyncDatabase[dict[str, Any]],
+    spec: Spec,
+    count: int,
+    make: Callable[[int], dict[str, Any]],
+) -> float:
+    """Writes documents 0..count-1 of `make` behind the spec's alias through the indexer's transform and writer,
+    refreshing only at the end, then force-merges; returns seconds taken."""
+    started = time.perf_counter()
+    index, _ = await indices.ensure_alias(es, spec)
+    await es.indices.put_settings(index=index, settings={"index": {"refresh_interval": "-1"}})
+    metrics = Metrics()
+    writer = Writer(es, database, spec, metrics, asyncio.Event())
+    batch: list[Change] = []
+    for number in range(count):
+        batch.append(upsert(spec, make(number)))
+        if len(batch) == 2000 or number == count - 1:
+            await writer.write(batch)
+            batch = []
+    assert metrics.failed == 0 and metrics.indexed == count, (metrics.indexed, metrics.failed)
     await es.indices.put_settings(index=index, settings={"index": {"refresh_interval": "1s"}})
     await es.indices.refresh(index=index)
     await es.indices.forcemerge(index=index, max_num_segments=1)
