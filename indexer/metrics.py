@@ -13,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from common.serving import serving
+
 PREFIX = "contact_search_indexer"
 
 
@@ -162,10 +164,5 @@ async def serve(workers: Metrics | Sequence[Metrics], port: int, host: str = "0.
     if port == 0:
         yield
         return
-    runner = web.AppRunner(create_app(workers), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
+    async with serving(create_app(workers), host, port):
         yield
-    finally:
-        await runner.cleanup()

@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pymongo import monitoring
 
+from common.serving import serving
+
 PREFIX: Final = "contact_search"
 # A lookup is a few milliseconds; the tail that matters is tens to hundreds.
 LATENCY_BUCKETS: Final = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.5, 5.0)
@@ -138,10 +140,5 @@ async def serve(metrics: ServiceMetrics, host: str, port: int) -> AsyncIterator[
     app = web.Application()
     app[METRICS] = metrics
     app.router.add_get("/metrics", _scrape)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
+    async with serving(app, host, port):
         yield
-    finally:
-        await runner.cleanup()
