@@ -18,11 +18,11 @@ from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import livechat_contacts
-from indexer import indices, reindex, specs, verify
+from indexer import backfill, indices, reindex, specs, verify
 from service.app import CONTACTS_GET_PATH, CONTACTS_SEARCH_PATH
 from tests import factories
 from tests.conftest import Services
-from tests.integration.conftest import service_settings, start_client
+from tests.integration.conftest import service_settings, serving, start_client
 from tests.integration.indexer_helpers import eventually, quiet_progress, running, worker_settings
 
 AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
@@ -140,3 +140,23 @@ async def test_the_indexer_process_syncs_both_collections(
     assert printed.count("0 dead-lettered") == 2, printed
     code, printed = await indexer("verify", "--collection", "livechat_contacts")
     assert code == verify.CLEAN and printed.count("dead-lettered") == 1, printed
+
+
+async def test_every_match_is_read_in_pages_past_the_first(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    """count=0 (every match) and a negative count larger than a page read on after the first 1,000 hits."""
+    await factories.grant(database, "view-livechat-contact", ["livechat-agent"])
+    await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
+    await database[specs.LIVECHAT_CONTACTS.collection].insert_many(
+        [factories.livechat_contact(f"Paged {number:05d}") for number in range(2300)]
+    )
+    summary = await backfill.index_once(database, es, specs.LIVECHAT_CONTACTS.with_alias(alias), 500)
+    assert summary.indexed == 2300
+    async with serving(service_settings(services, mongo_url, "unused", es_contacts_index=alias)) as api:
+        every = await search(api, count="0")
+        names = [contact["name"] for contact in every["contacts"]]
+        assert (every["total"], every["count"], names) == (2300, 0, [f"Paged {number:05d}" for number in range(2300)])
+        assert len((await search(api, count="-1500"))["contacts"]) == 1500
+        rest = await search(api, count="0", offset="1000")
+        assert [contact["name"] for contact in rest["contacts"]] == names[1000:]
