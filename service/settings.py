@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.settings import SharedSettings
-from service.list_params import Paging
+from service.lists.params import Paging
 
 EVENT_LOOPS = ("uvloop", "asyncio")
 

@@ -9,7 +9,7 @@ import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 
 from service.errors import BackendFailed, BackendUnavailable
-from service.handlers import _backend_failure
+from service.backend_failures import for_exception as _backend_failure
 
 NODE = NodeConfig("http", "127.0.0.1", 9200)
 
