@@ -20,15 +20,14 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common import logs
+from common import elasticsearch_clients, elasticsearch_refusals, logs
 from indexer import backfill, layout, metrics
 from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from indexer.progress import Progress
@@ -45,12 +44,8 @@ log = logging.getLogger("indexer")
 async def clients(settings: Settings) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], AsyncElasticsearch]]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=False)
     # Writes are retried by the writer's own rule; the client only moves a failed request to another node.
-    es = AsyncElasticsearch(
-        settings.es_nodes,
-        request_timeout=60,
-        max_retries=max(3, len(settings.es_nodes)),
-        serializer=OrjsonSerializer(),
-    )
+    reach = settings.elasticsearch
+    es = elasticsearch_clients.async_client(reach, request_timeout=60, max_retries=max(3, len(reach.nodes)))
     try:
         yield mongo.get_default_database(default="rocketchat"), es
     finally:
@@ -160,8 +155,30 @@ async def _reindex(settings: Settings, chosen: list[Spec], show_progress: bool) 
 async def _verify(settings: Settings, chosen: list[Spec], repair: bool) -> int:
     from indexer import verify  # built separately; imported only when asked for
 
-    codes = [await verify.main_async(settings, spec, repair) for spec in chosen]
+    codes = []
+    async with clients(settings) as (database, es):
+        for spec in chosen:
+            code, lines = await verify.command(database, es, spec, batch_size=settings.batch_size, repair=repair)
+            print("\n".join(lines), flush=True)  # noqa: T201 (the command's report)
+            codes.append(code)
     return min(codes, key=_VERIFY_SEVERITY.index)
+
+
+# A one-shot command stopped by a refused credential or certificate: nothing else it did could have helped.
+REFUSED_EXIT = 2
+
+
+def one_shot(settings: Settings, command: Coroutine[Any, Any, int]) -> int:
+    """Runs a one-shot command; a refused credential or certificate stops it at once with one line saying which."""
+    try:
+        return asyncio.run(command)
+    except Exception as failure:
+        line = elasticsearch_refusals.explain(failure, settings.elasticsearch.credential)
+        if line is None:
+            raise
+        log.error("%s", line)
+        print(f"stopped: {line}", file=sys.stderr)  # noqa: T201 (the command's verdict)
+        return REFUSED_EXIT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     show_progress = sys.stderr.isatty() if chosen is None else bool(chosen)
     synced = synced_specs(settings, getattr(args, "collection", None))
     if args.once:
-        return asyncio.run(_once(settings, synced))
+        return one_shot(settings, _once(settings, synced))
     if args.command == "reindex":
-        return asyncio.run(_reindex(settings, synced, show_progress))
+        return one_shot(settings, _reindex(settings, synced, show_progress))
     if args.command == "verify":
-        return asyncio.run(_verify(settings, synced, args.repair))
+        return one_shot(settings, _verify(settings, synced, args.repair))
     return asyncio.run(_run(settings, synced, show_progress))
 
 

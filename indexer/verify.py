@@ -13,17 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from common import elasticsearch_refusals
 from indexer import indices, scans
 from indexer.changes import Change
 from indexer.dead_letters import DeadLetter, DeadLetters
@@ -43,7 +42,6 @@ from indexer.drift import (
     with_dead_letters,
 )
 from indexer.metrics import Metrics
-from indexer.settings import Settings
 from indexer.specs import Spec
 from indexer.writer import Writer
 
@@ -268,26 +266,21 @@ def _log_fields(report: Report) -> dict[str, Any]:
     return fields
 
 
-async def main_async(settings: Settings, spec: Spec, repair: bool, out: TextIO = sys.stdout) -> int:
-    """The `verify [--repair]` command: prints the report and returns the exit code.
+async def command(
+    database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, spec: Spec, *, batch_size: int, repair: bool
+) -> tuple[int, list[str]]:
+    """The `verify [--repair]` command's exit code and the lines it prints (the command line prints them).
 
     0: no drift (or all of it repaired, as a re-check confirmed); 1: drift; 2: the check itself could not be done;
-    3: no drift, but documents Elasticsearch refused are dead-lettered.
+    3: no drift, but documents Elasticsearch refused are dead-lettered. A refused credential or certificate is
+    raised: the command line says what to fix.
     """
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(settings.es_nodes, request_timeout=60, max_retries=max(3, len(settings.es_nodes)))
     try:
-        database = mongo.get_default_database(default="rocketchat")
-        report = await verify(database, es, spec, batch_size=settings.batch_size, repair=repair)
+        report = await verify(database, es, spec, batch_size=batch_size, repair=repair)
     except (OutOfOrder, ApiError, TransportError, PyMongoError) as error:
+        if elasticsearch_refusals.needs_a_person(error):
+            raise
         log.error("verify of %s could not be done: %s: %s", spec.alias, type(error).__name__, error)
-        out.write(f"verify {spec.alias}: not done: {type(error).__name__}: {error}\n")
-        return NOT_DONE
-    finally:
-        await es.close()
-        await mongo.close()
+        return NOT_DONE, [f"verify {spec.alias}: not done: {type(error).__name__}: {error}"]
     log.info("verify of %s: %d ids drift", spec.alias, report.found.drift, extra=_log_fields(report))
-    for line in describe(report):
-        out.write(line + "\n")
-    out.flush()
-    return report.exit_code
+    return report.exit_code, describe(report)

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
+from common import elasticsearch_clients
 from service import handlers, http_server, metrics
 from service.auth import Authenticator
 from service.custom_fields import CustomFieldRegistry
@@ -37,19 +36,15 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         tz_aware=False,
         event_listeners=[observed.mongo_listener] if observed else [],
     )
-    nodes = settings.es_nodes
+    reach = settings.elasticsearch
     # A request that cannot reach a node (refused, reset) is marked dead and sent to the next one: with one retry
     # per other node, a lookup gets an answer while any node is up. A timeout is not retried, so a lookup still
     # answers 503 within about BACKEND_TIMEOUT when Elasticsearch hangs. A dead node is tried again after 1 s,
     # then 2, 4, ... up to 30 s (elastic-transport's defaults), each try costing one retry of some request.
-    es = AsyncElasticsearch(
-        nodes,
-        request_timeout=settings.backend_timeout,
-        max_retries=max(1, len(nodes) - 1),
-        retry_on_timeout=False,
-        serializer=OrjsonSerializer(),
+    es = elasticsearch_clients.async_client(
+        reach, request_timeout=settings.backend_timeout, max_retries=max(1, len(reach.nodes) - 1)
     )
-    lookups = ElasticsearchHttp(nodes, settings.backend_timeout)
+    lookups = ElasticsearchHttp(reach, settings.backend_timeout)
     database = mongo.get_default_database(default="rocketchat")
     app[ELASTICSEARCH] = es
     app[MONGO_DATABASE] = database

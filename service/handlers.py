@@ -14,6 +14,7 @@ import orjson
 import pymongo.errors
 from aiohttp import web
 
+from common import elasticsearch_refusals
 from service import backend_failures
 from service.errors import ApiError
 from service.keys import ELASTICSEARCH, MONGO_DATABASE, SETTINGS
@@ -53,6 +54,18 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(OPENAPI)
 
 
+def _log_backend_failure(request: web.Request, failure: Exception) -> None:
+    """A refused credential or certificate is an operator's to fix: said as such, naming the kind, never a secret."""
+    refused = elasticsearch_refusals.refusal(failure, request.app[SETTINGS].elasticsearch.credential)
+    problem = None if refused is not None else elasticsearch_refusals.certificate_problem(failure)
+    if refused is not None:
+        log.error("backend failure on %s: %s", request.path, refused)
+    elif problem is not None:
+        log.error("backend failure on %s: Elasticsearch's certificate is refused: %s", request.path, problem)
+    else:
+        log.warning("backend failure on %s: %s", request.path, type(failure).__name__)
+
+
 @web.middleware
 async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Maps failures to JSON envelopes, marks responses uncacheable and logs one line per request."""
@@ -75,7 +88,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             log.exception("unexpected failure on %s", request.path)
             mapped = ApiError("Internal server error")
         else:
-            log.warning("backend failure on %s: %s", request.path, type(failure).__name__)
+            _log_backend_failure(request, failure)
         response = json_response(mapped.body(), mapped.status)
     response.headers["Cache-Control"] = "no-store"
     log.info(
