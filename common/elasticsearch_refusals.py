@@ -15,6 +15,8 @@ from typing import Any, Final
 import elastic_transport
 import elasticsearch
 
+from common.elasticsearch_clients import NO_CREDENTIAL
+
 # Elasticsearch's 403 reason: "action [indices:admin/create] is unauthorized for API key id [..] of user [..] on
 # indices [..], this action is granted by the index privileges [create_index,manage,all]". The action and the
 # privileges help; the ids and the user name stay out of our messages.
@@ -45,6 +47,8 @@ def is_refusal(status: int, body: Any) -> bool:
 
 def describe(credential: str, status: int, body: Any) -> str:
     """One line for a 401/403 answer (pure): which credential, and for a 403 which action it lacks."""
+    if status == 401 and credential == NO_CREDENTIAL:
+        return "Elasticsearch asks for a credential and none is set (ES_API_KEY, or ES_USERNAME and ES_PASSWORD): 401"
     if status == 401:
         return f"Elasticsearch refused the {credential}: 401, not authenticated (wrong, expired or revoked)"
     line = f"Elasticsearch refused the {credential}: 403, not allowed"
@@ -97,15 +101,23 @@ def _causes(failure: BaseException) -> list[BaseException]:
         if isinstance(current, elastic_transport.TransportError) and isinstance(current.errors, tuple):
             pending += [error for error in current.errors if isinstance(error, BaseException)]
         pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+        wrapped = getattr(current, "certificate_error", None)  # aiohttp's ClientConnectorCertificateError
+        if isinstance(wrapped, BaseException):
+            pending.append(wrapped)
     return seen
 
 
 def certificate_problem(failure: BaseException) -> str | None:
     """What was wrong with the TLS handshake (e.g. "certificate verify failed: unable to get local issuer
     certificate"), found in the failure or its causes, or None when it was not about TLS."""
-    for cause in _causes(failure):
+    causes = _causes(failure)
+    for cause in causes:
+        message = getattr(cause, "verify_message", None)  # aiohttp's wrapper has none; the error it wraps does
+        if isinstance(cause, ssl.SSLCertVerificationError) and isinstance(message, str) and message:
+            return f"certificate verify failed: {message}"
+    for cause in causes:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"certificate verify failed: {cause.verify_message or cause.reason or cause}"
+            return f"certificate verify failed: {getattr(cause, 'reason', None) or type(cause).__name__}"
         if isinstance(cause, ssl.SSLError):
             return f"TLS failed: {cause.reason or type(cause).__name__}"
     text = str(failure)
