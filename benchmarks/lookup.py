@@ -35,12 +35,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aiohttp
 import orjson
 from elasticsearch import AsyncElasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks import wrk
-from common import config
+from benchmarks.clients import benchmark_client
 from indexer import indices
 from indexer.changes import Change, upsert
 from indexer.collections import VISITORS
@@ -399,7 +398,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     es_url, mongo_url = os.environ["ES_URL"], os.environ["MONGO_URL"]
     alias = f"bench-lookup-{args.visitors}"
     database_name = "bench_lookup"
-    es = AsyncElasticsearch(config.es_nodes(es_url), request_timeout=600, serializer=OrjsonSerializer())
+    es = benchmark_client(request_timeout=600)
     report: dict[str, Any] = {"visitors": args.visitors, "connections": args.connections, "kinds": {}, "levers": {}}
     try:
         existing = await indices.current_index(es, alias)
