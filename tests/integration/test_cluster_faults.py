@@ -6,7 +6,7 @@
 - The index switched read-only (the flood-stage block): the worker pauses, dead-letters nothing, keeps its checkpoint,
   and resumes once the block is lifted, nothing lost.
 
-Every wait polls a condition under a generous ceiling; the figures are printed for the README's reliability table.
+Every wait polls a condition under a generous ceiling; the figures are printed for docs/reliability.md's table.
 """
 
 from __future__ import annotations
