@@ -23,7 +23,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from benchmarks.clients import benchmark_client
-from benchmarks.lookup import RESULTS_DIR
+from benchmarks.seeding import RESULTS_DIR
 from indexer import indices, source
 from indexer.changes import upsert
 from indexer.collections import VISITORS

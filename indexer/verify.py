@@ -23,7 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from common import elasticsearch_refusals
-from indexer import indices, scans
+from indexer import clock, indices, scans
 from indexer.changes import Change
 from indexer.dead_letters import DeadLetter, DeadLetters
 from indexer.drift import (
@@ -61,7 +61,7 @@ class Repairs:
         self.pending: list[Change] = []
 
     async def add(self, verdict: Verdict) -> None:
-        change = repair_change(self.writer.spec, verdict, int(time.time() * 1000))
+        change = repair_change(self.writer.spec, verdict, clock.now_millis())
         if change is None:
             return
         self.pending.append(change)

@@ -45,12 +45,12 @@ def for_status(status: int, kind: str | None) -> ApiError:
     """An Elasticsearch error answer (status, `error.type`) → the contract's error."""
     if status in {401, 403}:
         return BackendUnavailable(REFUSED)
+    if kind in _TRANSIENT_TYPES or status in {502, 504}:
+        return BackendUnavailable(UNAVAILABLE)
     if status == 404:
         return BackendUnavailable(INDEX_MISSING)
     if status in {429, 503}:
         return BackendUnavailable(OVERLOADED)
-    if status in {502, 504} or kind in _TRANSIENT_TYPES:
-        return BackendUnavailable(UNAVAILABLE)
     return BackendFailed(FAILED)
 
 

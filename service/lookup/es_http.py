@@ -3,9 +3,9 @@ MAX_CONNECTIONS per node), each request written with a single send, the answer p
 cluster in turn from a random first one, a node that cannot be reached set aside for a while (`node_rotation`).
 
 Why not aiohttp's client (or elastic-transport): under load their Python request path and their two sends per
-request (head, then body) cost the service more CPU per lookup than Elasticsearch spent answering it (README,
-"Lookup benchmark"). This client does only what `POST /<alias>/_search` needs: `Content-Length` or chunked answers,
-`Connection: close`, http or https with the credential and TLS trust every client gets from
+request (head, then body) cost the service more CPU per lookup than Elasticsearch spent answering it
+(docs/benchmarks.md, "Lookups"). This client does only what `POST /<alias>/_search` needs: `Content-Length` or
+chunked answers, `Connection: close`, http or https with the credential and TLS trust every client gets from
 `common.elasticsearch_clients`.
 """
 

@@ -2,7 +2,7 @@
 (`service.lookup.es_http`), answers trimmed by `filter_path`.
 
 elasticsearch-py stays for everything else (readiness); on this path its transport cost more CPU per lookup than
-Elasticsearch's own search (README, "Lookup benchmark"), so the one request a lookup makes is sent by hand.
+Elasticsearch's own search (docs/benchmarks.md), so the one request a lookup makes is sent by hand.
 """
 
 from __future__ import annotations
