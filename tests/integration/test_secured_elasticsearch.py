@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from tests.conftest import Services
 from tests.integration.conftest import service_settings, serving
 from tests.integration.indexer_helpers import index_side
 from tests.integration.secure_front import SecureFront, secure_front
+from tests.processes import process_environment
 
 SEARCH = "/api/v1/omnichannel/contact.search"
 CONTACTS_SEARCH = "/api/v1/omnichannel/contacts.search"
@@ -51,18 +51,17 @@ async def seed(database: AsyncDatabase[dict[str, Any]]) -> None:
     )
 
 
+# The shell's own credential (say, from `ES_SECURE=1 deploy/local/stack up`) must not mix with the test's.
+CLEARED: dict[str, object] = {
+    name: None
+    for name in ("ES_API_KEY", "ES_USERNAME", "ES_PASSWORD", "ES_CA_CERTS", "ES_SSL_FINGERPRINT", "ES_URL_FILE")
+    + ("ES_API_KEY_FILE", "ES_USERNAME_FILE", "ES_PASSWORD_FILE")
+}
+
+
 def environment(front: SecureFront, mongo_url: str, alias: str, **security: str) -> dict[str, str]:
-    return {
-        **{name: value for name, value in os.environ.items() if not name.startswith("ES_")},
-        "MONGO_URL": mongo_url,
-        "ES_URL": front.url,
-        "ES_INDEX": alias,
-        "ES_CONTACTS_INDEX": f"{alias}-lc",
-        "COLLECTIONS": "visitors",
-        "LOG_FORMAT": "json",
-        "METRICS_PORT": "0",
-        **security,
-    }
+    settings = {**CLEARED, "ES_CONTACTS_INDEX": f"{alias}-lc", "COLLECTIONS": "visitors", "LOG_FORMAT": "json"}
+    return process_environment(mongo_url, front.url, alias, **{**settings, "METRICS_PORT": 0, **security})
 
 
 async def indexer(environ: dict[str, str], *args: str) -> tuple[int, str]:
