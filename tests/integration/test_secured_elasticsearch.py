@@ -52,10 +52,10 @@ async def seed(database: AsyncDatabase[dict[str, Any]]) -> None:
 
 
 # The shell's own credential (say, from `ES_SECURE=1 deploy/local/stack up`) must not mix with the test's.
+SECURITY_SETTINGS = ("ES_API_KEY", "ES_USERNAME", "ES_PASSWORD", "ES_CA_CERTS", "ES_SSL_FINGERPRINT")
 CLEARED: dict[str, object] = {
     name: None
-    for name in ("ES_API_KEY", "ES_USERNAME", "ES_PASSWORD", "ES_CA_CERTS", "ES_SSL_FINGERPRINT", "ES_URL_FILE")
-    + ("ES_API_KEY_FILE", "ES_USERNAME_FILE", "ES_PASSWORD_FILE")
+    for name in (*SECURITY_SETTINGS, "ES_URL_FILE", "ES_API_KEY_FILE", "ES_USERNAME_FILE", "ES_PASSWORD_FILE")
 }
 
 
