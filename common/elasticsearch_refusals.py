@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Mapping
 from typing import Any, Final
 
+import aiohttp
 import elastic_transport
 import elasticsearch
 
@@ -22,6 +23,9 @@ from common.elasticsearch_clients import NO_CREDENTIAL
 # privileges help; the ids and the user name stay out of our messages.
 _ACTION: Final = re.compile(r"action \[([^\]]+)\]")
 _GRANTED_BY: Final = re.compile(r"granted by the (?:index |cluster )?privileges \[([^\]]+)\]")
+
+
+FINGERPRINT_MISMATCH: Final = "the certificate's SHA-256 fingerprint is not ES_SSL_FINGERPRINT"
 
 
 class CredentialRefused(Exception):
@@ -111,6 +115,8 @@ def certificate_problem(failure: BaseException) -> str | None:
     """What was wrong with the TLS handshake (e.g. "certificate verify failed: unable to get local issuer
     certificate"), found in the failure or its causes, or None when it was not about TLS."""
     causes = _causes(failure)
+    if any(isinstance(cause, aiohttp.ServerFingerprintMismatch) for cause in causes):
+        return f"certificate verify failed: {FINGERPRINT_MISMATCH}"
     for cause in causes:
         message = getattr(cause, "verify_message", None)  # aiohttp's wrapper has none; the error it wraps does
         if isinstance(cause, ssl.SSLCertVerificationError) and isinstance(message, str) and message:

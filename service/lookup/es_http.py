@@ -21,6 +21,7 @@ from typing import Final, cast
 from urllib.parse import urlsplit
 
 from common.elasticsearch_clients import Connection
+from common.elasticsearch_refusals import FINGERPRINT_MISMATCH
 from service.lookup.node_rotation import NodeRotation
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,9 @@ class NodeHttp:
             tls = transport.get_extra_info("ssl_object")
             if not self._pinned(tls.getpeercert(binary_form=True) if tls is not None else None):
                 connection.close()
-                raise ssl.SSLCertVerificationError("the certificate's fingerprint is not ES_SSL_FINGERPRINT")
+                mismatch = ssl.SSLCertVerificationError(FINGERPRINT_MISMATCH)
+                mismatch.verify_message = FINGERPRINT_MISMATCH
+                raise mismatch
         return connection
 
     async def _exchange(self, connection: _Connection, request: bytes) -> tuple[int, bytes]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -231,3 +233,27 @@ async def test_the_worker_says_why_retries_slowly_and_stops_cleanly(
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0
     assert_no_secret(front, "".join(lines), stdout.decode(), stderr.decode())
+
+
+async def test_a_pinned_certificate_fingerprint_instead_of_a_ca(
+    front: SecureFront, mongo_url: str, alias: str, database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await seed(database)
+    der = ssl.PEM_cert_to_DER_cert(front.material.server_certificate.read_text())
+    pinned = hashlib.sha256(der).hexdigest().upper()
+    colons = ":".join(pinned[i : i + 2] for i in range(0, 64, 2))
+    environ = environment(front, mongo_url, alias, ES_API_KEY=front.material.api_key, ES_SSL_FINGERPRINT=colons)
+    code, printed = await indexer(environ, "--once")
+    assert code == 0, printed
+    status, body, _, _ = await lookup(Settings.from_env(environ))
+    assert (status, body["contact"]["_id"]) == (200, "v1")
+
+    other = environment(front, mongo_url, alias, ES_API_KEY=front.material.api_key, ES_SSL_FINGERPRINT="ab" * 32)
+    code, printed = await indexer(other, "--once")
+    assert code == 2, printed
+    assert (
+        "stopped: Elasticsearch's certificate is refused: certificate verify failed: the certificate's SHA-256"
+        in printed
+    )
+    status, body, _, _ = await lookup(Settings.from_env(other))
+    assert (status, body) == (503, {"success": False, "error": "Search backend is unavailable"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+import aiohttp
+import elastic_transport
 import elasticsearch
 import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig, TlsError
@@ -76,3 +78,11 @@ def test_a_certificate_problem_is_found_in_the_causes() -> None:
         assert elasticsearch_refusals.certificate_problem(caused) is not None
     assert elasticsearch_refusals.certificate_problem(ConnectionRefusedError()) is None
     assert elasticsearch_refusals.explain(ConnectionRefusedError(), API_KEY) is None
+
+
+def test_a_pinned_fingerprint_that_does_not_match_is_a_certificate_problem() -> None:
+    mismatch = aiohttp.ServerFingerprintMismatch(b"expected", b"got", "127.0.0.1", 9200)
+    wrapped = elastic_transport.ConnectionError("Cannot connect", errors=(mismatch,))
+    assert elasticsearch_refusals.certificate_problem(wrapped) == (
+        f"certificate verify failed: {elasticsearch_refusals.FINGERPRINT_MISMATCH}"
+    )
