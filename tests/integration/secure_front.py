@@ -4,6 +4,7 @@ a private CA, one API key, one user and password; every test of a secured cluste
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ssl
 import sys
@@ -27,8 +28,6 @@ class SecureFront:
     @property
     def secrets(self) -> list[str]:
         """What must never be printed: the API key (and the secret half inside it) and the password."""
-        import base64
-
         key_secret = base64.b64decode(self.material.api_key).decode().partition(":")[2]
         return [self.material.api_key, key_secret, self.material.password]
 
@@ -68,10 +67,11 @@ async def secure_front(es_url: str, directory: Path) -> AsyncIterator[SecureFron
         )
     try:
         trust = ssl.create_default_context(cafile=str(made.ca_certs))
-        while not await _accepts_tls(port, trust):
-            if process.returncode is not None:
-                raise RuntimeError(f"the secured front exited at start: {log.read_text()}")
-            await asyncio.sleep(0.05)
+        async with asyncio.timeout(60):  # a bound, not a guess: it listens within a second or two
+            while not await _accepts_tls(port, trust):
+                if process.returncode is not None:
+                    raise RuntimeError(f"the secured front exited at start: {log.read_text()}")
+                await asyncio.sleep(0.05)
         yield SecureFront(f"https://127.0.0.1:{port}", made, log)
     finally:
         if process.returncode is None:

@@ -127,7 +127,7 @@ async def test_indexer_and_service_through_an_api_key_and_a_private_ca(
     assert_no_secret(front, once, verified, caplog.text)
 
 
-async def test_indexer_and_service_with_a_user_and_password_read_from_files(
+async def test_indexer_and_service_with_a_user_and_password_from_files_or_in_es_url(
     front: SecureFront,
     mongo_url: str,
     alias: str,
@@ -147,7 +147,15 @@ async def test_indexer_and_service_with_a_user_and_password_read_from_files(
     caplog.set_level(logging.INFO)
     status, body, _, _ = await lookup(Settings.from_env({**environ, "AUTH_CACHE_TTL": "0"}))
     assert (status, body["contact"]["_id"]) == (200, "v1")
-    assert_no_secret(front, once, caplog.text)
+
+    # The same pair written into ES_URL, as before these settings existed.
+    in_url = front.url.replace("https://", f"https://{front.material.username}:{front.material.password}@")
+    written = environment(front, mongo_url, alias, ES_CA_CERTS=str(front.material.ca_certs)) | {"ES_URL": in_url}
+    code, again = await indexer(written, "--once")
+    assert code == 0, again
+    status, body, _, _ = await lookup(Settings.from_env(written))
+    assert (status, body["contact"]["_id"]) == (200, "v1")
+    assert_no_secret(front, once, again, caplog.text)
 
 
 @pytest.mark.parametrize(
