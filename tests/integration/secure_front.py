@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.lookup import free_port
+from benchmarks.seeding import free_port
 from deploy.secure_front import material
 from deploy.secure_front.material import Material
 

@@ -16,11 +16,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
+from benchmarks.seeding import free_port
 from indexer.collections import VISITORS
 from service.settings import Settings
 from tests import factories
@@ -222,7 +224,9 @@ async def test_the_worker_says_why_retries_slowly_and_stops_cleanly(
     front: SecureFront, mongo_url: str, alias: str, database: AsyncDatabase[dict[str, Any]]
 ) -> None:
     await seed(database)
+    port = free_port()
     environ = environment(front, mongo_url, alias, ES_API_KEY=WRONG_KEY, ES_CA_CERTS=str(front.material.ca_certs))
+    environ["METRICS_PORT"] = str(port)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "indexer", "run", "--no-progress", env=environ, stdout=-1, stderr=-1
     )
@@ -236,11 +240,34 @@ async def test_the_worker_says_why_retries_slowly_and_stops_cleanly(
         assert process.returncode is None  # still running: it retries
         refused = orjson.loads(next(line for line in lines if "refused the API key" in line))
         assert refused["level"] == "ERROR" and "trying again in 30 s" in refused["message"]
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as scraped:
+            metrics = await scraped.text()
+        assert "contact_search_indexer" in metrics
     finally:
         process.send_signal(signal.SIGTERM)
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0
-    assert_no_secret(front, "".join(lines), stdout.decode(), stderr.decode())
+    assert_no_secret(front, "".join(lines), stdout.decode(), stderr.decode(), metrics)
+
+
+@pytest.mark.parametrize("command", [["service"], ["indexer", "--once"]])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"ES_URL": "htp://user:pw-never-printed@127.0.0.1:9200"}, "must start with http:// or https://"),
+        ({"ES_API_KEY": "key-never-printed", "ES_PASSWORD": "pw-never-printed", "ES_USERNAME": "u"}, "give one"),
+        ({"ES_URL": "https://127.0.0.1:9200", "ES_CA_CERTS": "/nowhere/ca.pem"}, "ES_CA_CERTS='/nowhere/ca.pem'"),
+    ],
+)
+async def test_contradictory_or_broken_settings_stop_either_process_at_start_without_the_secret(
+    command: list[str], settings: dict[str, str], message: str
+) -> None:
+    environ = process_environment("mongodb://127.0.0.1:1", None, None, **{**CLEARED, **settings})
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", *command, env=environ, stdout=-1, stderr=-1)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    printed = stdout.decode() + stderr.decode()
+    assert process.returncode == 1 and message in printed, printed
+    assert "never-printed" not in printed and "Traceback" not in printed
 
 
 async def test_a_pinned_certificate_fingerprint_instead_of_a_ca(
