@@ -232,6 +232,9 @@ class Writer:
             if retry:
                 self.metrics.retried += len(retry)
                 delay = backoff_seconds(attempt)
+                # Retrying is the loop going round, and so is its backoff: liveness means "a restart would help",
+                # which it would not while Elasticsearch is away (backend_up and the retry counter say so).
+                self.metrics.waiting(delay)
                 log.warning("%d bulk items failed transiently; retrying in %.1fs", len(retry), delay)
                 attempt += 1
                 try:
