@@ -11,10 +11,11 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
-from service import handlers, http_server, metrics
+from common.backends import BackendStates, MongoTopologyListener, observed_transport
+from service import handlers, http_server, metrics, probes
 from service.auth import Authenticator
 from service.custom_fields import CustomFieldRegistry
-from service.keys import AUTHENTICATOR, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.keys import AUTHENTICATOR, BACKENDS, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
 from service.lists import handlers as list_handlers
 from service.lookup import handler as lookup_handler
 from service.lookup import search
@@ -35,7 +36,7 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         serverSelectionTimeoutMS=timeout_ms,
         socketTimeoutMS=timeout_ms,
         tz_aware=False,
-        event_listeners=[observed.mongo_listener] if observed else [],
+        event_listeners=[MongoTopologyListener(app[BACKENDS]), *([observed.mongo_listener] if observed else [])],
     )
     nodes = settings.es_nodes
     # A request that cannot reach a node (refused, reset) is marked dead and sent to the next one: with one retry
@@ -48,8 +49,9 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         max_retries=max(1, len(nodes) - 1),
         retry_on_timeout=False,
         serializer=OrjsonSerializer(),
+        transport_class=observed_transport(app[BACKENDS]),
     )
-    lookups = ElasticsearchHttp(nodes, settings.backend_timeout)
+    lookups = ElasticsearchHttp(nodes, settings.backend_timeout, backends=app[BACKENDS])
     database = mongo.get_default_database(default="rocketchat")
     app[ELASTICSEARCH] = es
     app[MONGO_DATABASE] = database
@@ -69,13 +71,15 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
-    observed = metrics.ServiceMetrics() if settings.metrics_port else None
+    backends = BackendStates()  # what the clients saw of each backend: the backend_up gauges
+    observed = metrics.ServiceMetrics(backends) if settings.metrics_port else None
     app = web.Application(
         middlewares=[observed.middleware, handlers.envelope_middleware] if observed else [handlers.envelope_middleware],
         handler_args=http_server.handler_args(settings),
         client_max_size=http_server.CLIENT_MAX_SIZE,
     )
     app[SETTINGS] = settings
+    app[BACKENDS] = backends
     if observed is not None:
         app[metrics.METRICS] = observed
     app.cleanup_ctx.append(_clients)
@@ -84,6 +88,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get(CONTACTS_GET_PATH, list_handlers.contacts_get)
     app.router.add_get(SEARCH_PATH + "/openapi.json", handlers.openapi)
     app.router.add_get("/openapi.json", handlers.openapi)
-    app.router.add_get("/healthz", handlers.healthz)
-    app.router.add_get("/readyz", handlers.readyz)
+    probes.install(app)
     return app

@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pymongo import monitoring
 
+from common.backends import BackendStates, BackendUpCollector
 from common.serving import serving
 
 PREFIX: Final = "contact_search"
@@ -91,8 +92,9 @@ class _MongoListener(monitoring.CommandListener):
 class ServiceMetrics:
     """One process's registry; the middleware counts requests, the backends report through `backend`."""
 
-    def __init__(self) -> None:
+    def __init__(self, backends: BackendStates | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(BackendUpCollector(f"{PREFIX}_backend_up", backends or BackendStates()))
         self._requests = Counter(
             f"{PREFIX}_http_requests",
             "Requests answered, by route and status.",

@@ -48,6 +48,11 @@ class Settings:
         return config.es_nodes(self.es_url)
 
     @property
+    def read_aliases(self) -> list[str]:
+        """Every alias a route reads: what `/readyz?verbose=1` checks."""
+        return [self.es_index, self.es_contacts_index]
+
+    @property
     def paging(self) -> Paging:
         return Paging(self.api_default_count, self.api_upper_count_limit, self.api_allow_infinite_count != 0)
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from typing import Final, cast
 from urllib.parse import unquote, urlsplit
 
+from common.backends import ELASTICSEARCH, BackendStates
+
 log = logging.getLogger(__name__)
 
 MAX_IDLE: Final = 64
@@ -215,8 +217,15 @@ class ElasticsearchHttp:
     for 1 s, doubling up to 30 s, and the request goes on to the next node, as elastic-transport does; a timeout is
     not retried, so a hanging cluster still answers within the timeout."""
 
-    def __init__(self, urls: list[str], timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+        backends: BackendStates | None = None,
+    ) -> None:
         self._nodes = [NodeHttp(url, timeout) for url in urls]
+        self._backends = backends or BackendStates()
         self._failures = [0] * len(urls)
         self._dead_until = [0.0] * len(urls)
         self._clock = clock
@@ -237,14 +246,19 @@ class ElasticsearchHttp:
         for attempt, index in enumerate(order, start=1):
             try:
                 answer = await self._nodes[index].post(path, body)
+            except TimeoutError:
+                self._backends.unreachable(ELASTICSEARCH)
+                raise
             except (OSError, ProtocolError) as failure:
                 self._failures[index] += 1
                 self._dead_until[index] = self._clock() + min(30.0, 2.0 ** (self._failures[index] - 1))
                 if attempt == len(order):
+                    self._backends.unreachable(ELASTICSEARCH)
                     raise
                 log.warning("Retrying request after failure on a node (%s), on the next one", type(failure).__name__)
                 continue
             self._failures[index], self._dead_until[index] = 0, 0.0
+            self._backends.reached(ELASTICSEARCH)
             return answer
         raise AssertionError("no node to send to")  # unreachable: there is always at least one node
 
