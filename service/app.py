@@ -12,7 +12,7 @@ from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
 from common.backends import BackendStates, MongoTopologyListener, observed_transport
-from service import handlers, http_server, metrics, probes
+from service import fallback, handlers, http_server, metrics, probes
 from service.auth import Authenticator
 from service.custom_fields import CustomFieldRegistry
 from service.keys import AUTHENTICATOR, BACKENDS, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
@@ -73,8 +73,11 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     backends = BackendStates()  # what the clients saw of each backend: the backend_up gauges
     observed = metrics.ServiceMetrics(backends) if settings.metrics_port else None
+    # Outermost first: the metrics count every answer; the envelope turns failures into JSON; inside it, a backend
+    # failure goes to Rocket.Chat first when ROCKETCHAT_URL is set.
+    middlewares = [handlers.envelope_middleware, fallback.fallback_middleware]
     app = web.Application(
-        middlewares=[observed.middleware, handlers.envelope_middleware] if observed else [handlers.envelope_middleware],
+        middlewares=[observed.middleware, *middlewares] if observed else middlewares,
         handler_args=http_server.handler_args(settings),
         client_max_size=http_server.CLIENT_MAX_SIZE,
     )
@@ -83,6 +86,10 @@ def create_app(settings: Settings) -> web.Application:
     if observed is not None:
         app[metrics.METRICS] = observed
     app.cleanup_ctx.append(_clients)
+    if settings.rocketchat_url:
+        counted = observed.fell_back if observed is not None else (lambda route: None)
+        app[fallback.FALLBACK] = fallback.RocketChat(settings.rocketchat_url, settings.fallback_timeout, counted)
+        app.cleanup_ctx.append(fallback.session_ctx)
     app.router.add_get(SEARCH_PATH, lookup_handler.contact_search)
     app.router.add_get(CONTACTS_SEARCH_PATH, list_handlers.contacts_search)
     app.router.add_get(CONTACTS_GET_PATH, list_handlers.contacts_get)

@@ -108,8 +108,17 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._fallbacks = Counter(
+            f"{PREFIX}_fallbacks",
+            "Requests forwarded to Rocket.Chat after a backend failure (ROCKETCHAT_URL), by route.",
+            ["route"],
+            registry=self.registry,
+        )
         self.backend = BackendObserver(self.registry)
         self.mongo_listener: monitoring.CommandListener = _MongoListener(self.backend)
+
+    def fell_back(self, route: str) -> None:
+        self._fallbacks.labels(route).inc()
 
     def watch_caches(self, caches: Mapping[str, CacheCounts]) -> None:
         self.registry.register(_CacheCollector(caches))

@@ -37,11 +37,19 @@ class Settings:
     metrics_port: int = 0
     # `uvloop` (when installed) or `asyncio`.
     event_loop: str = "uvloop"
+    # Rocket.Chat's own in-cluster address (never the public URL, which routes these paths to us): a request that a
+    # backend failure keeps us from answering is forwarded there (empty: off), and Rocket.Chat gets this long.
+    rocketchat_url: str = ""
+    fallback_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         if self.event_loop not in EVENT_LOOPS:
             raise SystemExit(f"EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
         config.es_nodes(self.es_url)  # a bad ES_URL stops the process here, with one line
+        if self.rocketchat_url and not self.rocketchat_url.startswith(("http://", "https://")):
+            raise SystemExit("ROCKETCHAT_URL must start with http:// or https://")  # not echoed: it may hold a secret
+        if self.fallback_timeout <= 0:
+            raise SystemExit("FALLBACK_TIMEOUT must be positive")
 
     @property
     def es_nodes(self) -> list[str]:

@@ -1,15 +1,19 @@
-"""Pure parts of issue 21: the repair's version over a newer index entry, the worker's liveness clock."""
+"""Pure parts of the resilience work: the repair's version over a newer index entry, the worker's liveness clock,
+which failures the fallback forwards."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import elastic_transport
 import pytest
 
 from indexer.changes import Op
 from indexer.collections import VISITORS
 from indexer.drift import Expected, Indexed, Kind, Verdict, ahead_of_source, over_newer_version
 from indexer.metrics import Metrics
+from service import fallback
+from service.errors import BackendFailed, BackendUnavailable, InvalidParams, Unauthorized
 from tests import factories
 
 
@@ -79,3 +83,18 @@ def test_a_deliberate_wait_is_not_a_stall_but_what_follows_it_is() -> None:
     assert not metrics.healthy()  # nothing went round after the wait: stuck
     metrics.beat()
     assert metrics.healthy()
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        (BackendUnavailable("Search backend is unavailable"), 503),
+        (BackendFailed("Search backend failed"), 502),
+        (elastic_transport.ConnectionError("refused"), 503),  # a client library's failure, mapped by the one rule
+        (InvalidParams("bad"), 400),
+        (Unauthorized("no"), 401),
+        (ValueError("a bug"), None),
+    ],
+)
+def test_backend_status_of_a_failure(failure: Exception, status: int | None) -> None:
+    assert fallback.backend_status(failure) == status
