@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,6 +127,7 @@ async def test_an_elasticsearch_outage_is_answered_by_rocket_chat_on_every_route
 
     await world.proxy.cut()
     with caplog.at_level(logging.DEBUG):
+        started = time.monotonic()
         assert await get(world.client, SEARCH + "?email=a%40b.c") == (
             200,
             {"contact": {"_id": "from-rocketchat"}, "success": True},
@@ -136,6 +138,7 @@ async def test_an_elasticsearch_outage_is_answered_by_rocket_chat_on_every_route
             {"success": False, "error": "Rocket.Chat's own 404"},
         )
         assert (await get(world.client, CONTACTS_GET + "?contactId=c1"))[0] == 404
+        print(f"\n3 requests answered by Rocket.Chat in {time.monotonic() - started:.2f} s")
 
     assert [path for path, _ in stand_in.seen] == [
         SEARCH + "?email=a@b.c",  # as the caller (aiohttp) sent it
@@ -174,8 +177,10 @@ async def test_a_rocket_chat_that_does_not_answer_in_time_leaves_the_contract_s_
     stand_in, _ = rocket_chat
     stand_in.hang = True
     await world.proxy.cut()
+    started = time.monotonic()
     assert await get(world.client, SEARCH + "?email=a%40b.c") == (503, UNAVAILABLE)
     assert len(stand_in.seen) == 1
+    print(f"\nRocket.Chat silent: our 503 after {time.monotonic() - started:.2f} s (FALLBACK_TIMEOUT 1 s)")
 
 
 async def test_without_rocketchat_url_an_outage_is_the_contract_s_503(
