@@ -21,7 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from indexer import clock, source
 from indexer.changes import Change, Op
-from indexer.drift import Verdict, ahead_of_source, over_newer_version, repair_change
+from indexer.drift import Kind, Verdict, ahead_of_source, over_newer_version, repair_change
 from indexer.metrics import Metrics
 from indexer.specs import Spec
 from indexer.writer import Writer
@@ -46,6 +46,7 @@ class Repairs:
         self.pending: list[Change] = []
         self.ahead: dict[str, int] = {}  # document id → the newer version the index holds
         self.restored = 0  # documents written over a newer version: what a restore left behind
+        self.missing: set[str] = set()  # documents the index had no entry for: a lost write of theirs met a tombstone
         self._lost_writes: set[str] = set()
 
     def _lost(self, document_id: str, version: int) -> None:
@@ -58,6 +59,8 @@ class Repairs:
         beaten = ahead_of_source(verdict)
         if beaten is not None:
             self.ahead[change.document_id] = beaten
+        elif verdict.kind is Kind.MISSING:
+            self.missing.add(change.document_id)
         self.pending.append(change)
         if len(self.pending) >= self.batch_size:
             await self.flush()
@@ -65,6 +68,7 @@ class Repairs:
     async def flush(self) -> None:
         batch, self.pending = self.pending, []
         ahead, self.ahead = self.ahead, {}
+        missing, self.missing = self.missing, set()
         if not batch:
             return
         if ahead:
@@ -80,7 +84,7 @@ class Repairs:
         tombstoned = {
             change.document_id: clock.now_millis()
             for change in batch
-            if change.document_id in self._lost_writes and change.op is Op.UPSERT and change.document_id not in ahead
+            if change.document_id in self._lost_writes and change.document_id in missing and change.op is Op.UPSERT
         }
         if tombstoned:
             log.warning(

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from service import backend_failures
 from service.errors import ApiError
+from service.metrics import route_name
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,6 @@ def forwarded_headers(request: web.BaseRequest) -> dict[str, str]:
     return headers
 
 
-def route_of(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
-
-
 class RocketChat:
     """Forwards requests to Rocket.Chat over one pooled session."""
 
@@ -80,7 +76,7 @@ class RocketChat:
     async def forward(self, request: web.Request, failure: BaseException) -> web.Response | None:
         """Rocket.Chat's answer to the same request, or None when it gave none in time."""
         assert self._session is not None
-        route = route_of(request)
+        route = route_name(request)
         self._on_forwarded(route)
         try:
             async with self._session.request(
@@ -115,7 +111,9 @@ async def fallback_middleware(request: web.Request, handler: Handler) -> web.Str
         if rocketchat is None or backend_status(failure) not in FALLBACK_STATUSES:
             raise
         if LOOP_GUARD in request.headers:
-            log.warning("not forwarding %s: it came from a fallback already (ROCKETCHAT_URL loops)", route_of(request))
+            log.warning(
+                "not forwarding %s: it came from a fallback already (ROCKETCHAT_URL loops)", route_name(request)
+            )
             raise
         answer = await rocketchat.forward(request, failure)
         if answer is None:

@@ -27,6 +27,12 @@ UNMATCHED_ROUTE: Final = "unmatched"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def route_name(request: web.Request) -> str:
+    """The route template a request matched (`unmatched` for unknown paths): the `route` label of every series."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
+
+
 class CacheCounts(Protocol):
     @property
     def hits(self) -> int: ...
@@ -131,8 +137,7 @@ class ServiceMetrics:
         """Counts every answer; the envelope middleware inside it has already turned failures into responses."""
         started = time.perf_counter()
         response = await handler(request)
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else UNMATCHED_ROUTE
+        name = route_name(request)
         self._requests.labels(name, str(response.status)).inc()
         self._latency.labels(name).observe(time.perf_counter() - started)
         return response
