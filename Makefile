@@ -25,7 +25,7 @@ lint: venv
 unit: venv
 	$(PY) -m pytest -q tests/unit
 
-integration: venv
+integration: venv test-tools
 	$(WITH_STACK) $(PY) -m pytest -q tests/integration tests/deploy
 
 test: lint test-tools
