@@ -1,4 +1,4 @@
-"""Service-wide handlers (probes, OpenAPI) and the middleware that turns every failure into the contract's JSON
+"""Service-wide handlers (OpenAPI) and the middleware that turns every failure into the contract's JSON
 envelope. The routes' own handlers live with their family: `service.lookup.handler`, `service.lists.handlers`."""
 
 from __future__ import annotations
@@ -9,15 +9,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import elasticsearch
 import orjson
-import pymongo.errors
 from aiohttp import web
 
 from common import elasticsearch_refusals
 from service import backend_failures
 from service.errors import ApiError
-from service.keys import ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.keys import SETTINGS
 from service.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
@@ -27,27 +25,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Ready when Elasticsearch answers and has the alias, and MongoDB answers a ping."""
-    checks: dict[str, str] = {}
-    try:
-        exists = await request.app[ELASTICSEARCH].indices.exists_alias(name=request.app[SETTINGS].es_index)
-        checks["elasticsearch"] = "ok" if exists else "alias missing"
-    except elasticsearch.TransportError as failure:
-        checks["elasticsearch"] = type(failure).__name__
-    try:
-        await request.app[MONGO_DATABASE].command("ping")
-        checks["mongo"] = "ok"
-    except pymongo.errors.PyMongoError as failure:
-        checks["mongo"] = type(failure).__name__
-    ready = all(state == "ok" for state in checks.values())
-    return json_response({"ready": ready, "checks": checks}, 200 if ready else 503)
 
 
 async def openapi(request: web.Request) -> web.Response:

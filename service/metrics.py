@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pymongo import monitoring
 
+from common.backends import BackendStates, BackendUpCollector
 from common.serving import serving
 
 PREFIX: Final = "contact_search"
@@ -24,6 +25,12 @@ LATENCY_BUCKETS: Final = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128
 UNMATCHED_ROUTE: Final = "unmatched"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def route_name(request: web.Request) -> str:
+    """The route template a request matched (`unmatched` for unknown paths): the `route` label of every series."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
 
 class CacheCounts(Protocol):
@@ -91,8 +98,9 @@ class _MongoListener(monitoring.CommandListener):
 class ServiceMetrics:
     """One process's registry; the middleware counts requests, the backends report through `backend`."""
 
-    def __init__(self) -> None:
+    def __init__(self, backends: BackendStates | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(BackendUpCollector(f"{PREFIX}_backend_up", backends or BackendStates()))
         self._requests = Counter(
             f"{PREFIX}_http_requests",
             "Requests answered, by route and status.",
@@ -106,8 +114,17 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._fallbacks = Counter(
+            f"{PREFIX}_fallbacks",
+            "Requests forwarded to Rocket.Chat after a backend failure (ROCKETCHAT_URL), by route.",
+            ["route"],
+            registry=self.registry,
+        )
         self.backend = BackendObserver(self.registry)
         self.mongo_listener: monitoring.CommandListener = _MongoListener(self.backend)
+
+    def fell_back(self, route: str) -> None:
+        self._fallbacks.labels(route).inc()
 
     def watch_caches(self, caches: Mapping[str, CacheCounts]) -> None:
         self.registry.register(_CacheCollector(caches))
@@ -120,8 +137,7 @@ class ServiceMetrics:
         """Counts every answer; the envelope middleware inside it has already turned failures into responses."""
         started = time.perf_counter()
         response = await handler(request)
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else UNMATCHED_ROUTE
+        name = route_name(request)
         self._requests.labels(name, str(response.status)).inc()
         self._latency.labels(name).observe(time.perf_counter() - started)
         return response
