@@ -1,4 +1,5 @@
-"""Request handlers and the middleware that turns every failure into the contract's JSON envelope."""
+"""Service-wide handlers (probes, OpenAPI) and the middleware that turns every failure into the contract's JSON
+envelope. The routes' own handlers live with their family: `service.lookup.handler`, `service.lists.handlers`."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import orjson
 import pymongo.errors
 from aiohttp import web
 
-from service import auth, contact_list, list_params, query
-from service.errors import ApiError, BackendFailed, BackendUnavailable
-from service.keys import AUTHENTICATOR, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service import backend_failures
+from service.errors import ApiError
+from service.keys import ELASTICSEARCH, MONGO_DATABASE, SETTINGS
 from service.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
@@ -25,42 +26,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
-async def contact_search(request: web.Request) -> web.Response:
-    await request.app[AUTHENTICATOR].authorize(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
-    requested = query.parse_criteria(list(request.query.items()))
-    criteria = requested.restricted_to(await request.app[CUSTOM_FIELDS].searchable()) if requested.custom else requested
-    if criteria.is_empty or not criteria.can_match:
-        return json_response({"contact": None, "success": True})
-    contact = await request.app[CONTACT_SEARCH].find_contact(criteria)
-    return json_response({"contact": contact, "success": True})
-
-
-async def contacts_search(request: web.Request) -> web.Response:
-    """Rocket.Chat 7's `contacts.search`: 401, then the parameters (400), then the permission (403), then the sort."""
-    authenticator = request.app[AUTHENTICATOR]
-    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
-    settings = request.app[SETTINGS]
-    requested = list_params.parse_search(list(request.query.items()), settings.paging)
-    await authenticator.require(caller, auth.CONTACTS_PERMISSION)
-    body = await contact_list.search(
-        request.app[ELASTICSEARCH],
-        request.app[MONGO_DATABASE],
-        settings.es_contacts_index,
-        list_params.with_sort(requested),
-    )
-    return json_response(body)
-
-
-async def contacts_get(request: web.Request) -> web.Response:
-    """Rocket.Chat 7's `contacts.get`: one enabled contact by `contactId`, or 404."""
-    authenticator = request.app[AUTHENTICATOR]
-    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
-    contact_id = list_params.parse_get(list(request.query.items()))
-    await authenticator.require(caller, auth.CONTACTS_PERMISSION)
-    body = await contact_list.get(request.app[ELASTICSEARCH], request.app[SETTINGS].es_contacts_index, contact_id)
-    return json_response(body)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -88,32 +53,6 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(OPENAPI)
 
 
-def _error_type(failure: elasticsearch.ApiError) -> str | None:
-    body = failure.body
-    error = body.get("error") if isinstance(body, dict) else None
-    return error.get("type") if isinstance(error, dict) else None
-
-
-def _backend_failure(failure: Exception) -> ApiError | None:
-    """The API error a backend failure maps to, or None for anything that is not a backend's."""
-    if isinstance(failure, elasticsearch.NotFoundError):
-        return BackendUnavailable("Search index is not available")
-    if isinstance(failure, elasticsearch.ApiError) and failure.meta.status in {429, 503}:
-        return BackendUnavailable("Search backend is overloaded")
-    if isinstance(failure, elasticsearch.ApiError) and _error_type(failure) == "search_phase_execution_exception":
-        # Shards failed (partial results are refused): a node went away mid-search, which passes.
-        return BackendUnavailable("Search backend is unavailable")
-    if isinstance(failure, elasticsearch.ApiError):
-        return BackendFailed("Search backend failed")
-    if isinstance(failure, elasticsearch.TransportError):
-        return BackendUnavailable("Search backend is unavailable")
-    if isinstance(failure, pymongo.errors.ConnectionFailure | pymongo.errors.ServerSelectionTimeoutError):
-        return BackendUnavailable("Database is unavailable")
-    if isinstance(failure, pymongo.errors.PyMongoError):
-        return BackendFailed("Database failed")
-    return None
-
-
 @web.middleware
 async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Maps failures to JSON envelopes, marks responses uncacheable and logs one line per request."""
@@ -131,7 +70,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     except asyncio.CancelledError:
         raise
     except Exception as failure:
-        mapped = _backend_failure(failure)
+        mapped = backend_failures.for_exception(failure)
         if mapped is None:
             log.exception("unexpected failure on %s", request.path)
             mapped = ApiError("Internal server error")

@@ -9,9 +9,10 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import livechat_contacts as fields
-from service import list_query, rocketchat
-from service.errors import NotFound
-from service.list_params import ListRequest
+from service import backend_failures, rocketchat
+from service.errors import BackendFailed, NotFound
+from service.lists import query as list_query
+from service.lists.params import ListRequest
 
 MAX_ID_BYTES = 512
 _SOURCE = {"includes": [fields.FIELD_CONTACT]}
@@ -28,21 +29,30 @@ async def search(
     common: dict[str, Any] = {"index": alias, "query": query, "allow_partial_search_results": False}
     if request.offset > fields.MAX_RESULT_WINDOW - first:
         # Past any index's end (`from` is a 32-bit integer): only the total is needed.
-        response = await client.search(**common, size=0, track_total_hits=True)
+        response = await _search(client, **common, size=0, track_total_hits=True)
         return list_query.answer([], request, response["hits"]["total"]["value"])
     common.update(sort=list_query.sort_clauses(request), source=_SOURCE)
-    response = await client.search(**common, from_=request.offset, size=first, track_total_hits=True)
+    response = await _search(client, **common, from_=request.offset, size=first, track_total_hits=True)
     total = response["hits"]["total"]["value"]
     hits = response["hits"]["hits"]
     contacts = [hit["_source"][fields.FIELD_CONTACT] for hit in hits]
     # Every match (count=0), or a MongoDB negative limit larger than a page: the rest after the last hit.
     while len(hits) == list_query.PAGE and (limit is None or len(contacts) < limit):
         wanted = list_query.PAGE if limit is None else min(list_query.PAGE, limit - len(contacts))
-        response = await client.search(**common, size=wanted, search_after=hits[-1]["sort"], track_total_hits=False)
+        response = await _search(client, **common, size=wanted, search_after=hits[-1]["sort"], track_total_hits=False)
         hits = response["hits"]["hits"]
         contacts.extend(hit["_source"][fields.FIELD_CONTACT] for hit in hits)
     managers = await _managers(database, list_query.manager_ids(contacts))
     return list_query.answer([list_query.with_manager(contact, managers) for contact in contacts], request, total)
+
+
+async def _search(client: AsyncElasticsearch, **arguments: Any) -> dict[str, Any]:
+    """One `_search`; an answer with failed shards or a timeout is the contract's error, never a short page."""
+    answer: dict[str, Any] = (await client.search(**arguments)).body
+    refused = backend_failures.for_answer(answer)
+    if refused is not None:
+        raise refused
+    return answer
 
 
 async def _managers(database: AsyncDatabase[dict[str, Any]], ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -63,6 +73,8 @@ async def get(client: AsyncElasticsearch, alias: str, contact_id: str) -> dict[s
         if isinstance(failure.body, dict) and failure.body.get("found") is False:
             raise NotFound("no such contact") from None
         raise  # the index itself is missing: the middleware's 503
+    if not isinstance(found.body, dict):
+        raise BackendFailed(backend_failures.FAILED)  # a 200 that is not Elasticsearch's JSON (a proxy's page)
     return {"contact": found["_source"][fields.FIELD_CONTACT], "success": True}
 
 
