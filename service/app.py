@@ -70,8 +70,9 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     observed = metrics.ServiceMetrics() if settings.metrics_port else None
+    envelope = handlers.envelope(settings.request_log)
     app = web.Application(
-        middlewares=[observed.middleware, handlers.envelope_middleware] if observed else [handlers.envelope_middleware],
+        middlewares=[observed.middleware, envelope] if observed else [envelope],
         handler_args=http_server.handler_args(settings),
         client_max_size=http_server.CLIENT_MAX_SIZE,
     )

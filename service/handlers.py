@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +14,7 @@ import elasticsearch
 import orjson
 import pymongo.errors
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from service import backend_failures
 from service.errors import ApiError
@@ -53,10 +55,31 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(OPENAPI)
 
 
-@web.middleware
-async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Maps failures to JSON envelopes, marks responses uncacheable and logs one line per request."""
-    started = time.perf_counter()
+def envelope(request_log: float = 0.0) -> Middleware:
+    """The middleware that maps failures to JSON envelopes and marks responses uncacheable; it logs one `request`
+    line at INFO for the fraction `request_log` of requests (0: none, 1: every one). That line costs more CPU than
+    the rest of a lookup's Python (docs/benchmarks.md), so it is off by default; failures are logged anyway."""
+
+    @web.middleware
+    async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await _answer(request, handler)
+        if request_log and (request_log >= 1 or random.random() < request_log):
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        return response
+
+    return envelope_middleware
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     response: web.StreamResponse
     try:
         response = await handler(request)
@@ -78,13 +101,4 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             log.warning("backend failure on %s: %s", request.path, type(failure).__name__)
         response = json_response(mapped.body(), mapped.status)
     response.headers["Cache-Control"] = "no-store"
-    log.info(
-        "request",
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )
     return response

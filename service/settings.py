@@ -33,6 +33,8 @@ class Settings:
     keepalive_timeout: float = 75.0
     log_level: str = "INFO"
     log_format: str = "json"
+    # The fraction of requests logged at INFO with one `request` line (0: none, 1: every one, 0.01: one in 100).
+    request_log: float = 0.0
     # Prometheus `/metrics` on its own port (0: off); with WORKERS=N, worker i listens on METRICS_PORT + i.
     metrics_port: int = 0
     # `uvloop` (when installed) or `asyncio`.
@@ -41,6 +43,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.event_loop not in EVENT_LOOPS:
             raise SystemExit(f"EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
+        if not 0 <= self.request_log <= 1:
+            raise SystemExit(f"REQUEST_LOG must be a fraction from 0 to 1, not {self.request_log}")
         config.es_nodes(self.es_url)  # a bad ES_URL stops the process here, with one line
 
     @property
