@@ -8,7 +8,7 @@ STACK := deploy/local/stack
 # only if this command started it (KEEP_STACK=1 leaves it running for the next command).
 WITH_STACK := source deploy/with-stack.sh &&
 
-.PHONY: venv run test test-slow bench lint unit integration stack-up stack-down clean
+.PHONY: venv run test test-tools test-slow bench lint unit integration stack-up stack-down clean
 
 venv: $(VENV)/.installed
 
@@ -25,10 +25,15 @@ lint: venv
 unit: venv
 	$(PY) -m pytest -q tests/unit
 
-integration: venv
+integration: venv test-tools
 	$(WITH_STACK) $(PY) -m pytest -q tests/integration tests/deploy
 
-test: lint
+# What the tests need beyond the venv, installed when missing: promtool (Debian's prometheus package, for the alerts'
+# unit tests) and helm (built from the Go module proxy into the cache once, for the chart's checks).
+test-tools:
+	deploy/test-tools >/dev/null
+
+test: lint test-tools
 	$(WITH_STACK) $(PY) -m pytest -q -rs tests
 
 test-slow: venv
