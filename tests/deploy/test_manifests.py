@@ -406,6 +406,17 @@ BREAKAGES: dict[str, tuple[Breakage, list[str]]] = {
         lambda d: edit(d / "helm/contact-search/values.yaml", '  tag: ""\n', "  tag: latest\n"),
         ["FAIL  helm/contact-search (default values): helm template", "pin a version"],
     ),
+    "a misspelled value": (
+        lambda d: edit(
+            d / "helm/contact-search/ci/basic-auth-values.yaml",
+            "networkPolicy:\n  enabled: false\n",
+            "networkPolicies:\n  enabled: false\n",
+        ),
+        [
+            "FAIL  helm/contact-search (basic-auth values): helm lint --strict",
+            "additional properties 'networkPolicies' not allowed",
+        ],
+    ),
     "PodMonitor scrapes a port the pods do not name": (
         lambda d: edit(
             d / "helm/contact-search/templates/podmonitor.yaml",
