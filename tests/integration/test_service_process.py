@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import time
@@ -26,6 +25,7 @@ from indexer.collections import VISITORS
 from tests import factories
 from tests.conftest import Services
 from tests.integration.conftest import Indexer, service_settings, start_client
+from tests.processes import process_environment
 
 SEARCH = "/api/v1/omnichannel/contact.search"
 AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
@@ -54,14 +54,13 @@ async def test_sigterm_under_load_drops_no_request_and_exits_0(
 ) -> None:
     await seed(database, index_visitors)
     port = free_port()
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "ES_CONTACTS_INDEX": f"{alias}-lc",
-        "COLLECTIONS": "visitors",
-    }
+    environment = process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        ES_CONTACTS_INDEX=f"{alias}-lc",
+        COLLECTIONS="visitors",
+    )
     environment |= {"PORT": str(port), "SHUTDOWN_GRACE": "10", "LOG_LEVEL": "WARNING"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "--workers", str(workers), env=environment
@@ -174,14 +173,13 @@ async def service_process(
 ) -> AsyncIterator[Process]:
     await seed(database, index_visitors)
     port, metrics_port = free_port(), free_port()
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "ES_CONTACTS_INDEX": f"{alias}-lc",
-        "COLLECTIONS": "visitors",
-    }
+    environment = process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        ES_CONTACTS_INDEX=f"{alias}-lc",
+        COLLECTIONS="visitors",
+    )
     environment |= {"PORT": str(port), "KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT), "LOG_LEVEL": "INFO"}
     environment |= {"METRICS_PORT": str(metrics_port)}
     process = await asyncio.create_subprocess_exec(
