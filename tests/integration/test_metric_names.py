@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from benchmarks.lookup import free_port, wait_ready
 from tests import factories
 from tests.conftest import Services
+from tests.processes import process_environment
 
 MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
 NAME = re.compile(r"\b(?:contact_search_[a-z_]+|process_[a-z_]+)\b")
@@ -65,23 +65,21 @@ async def scraped(
     await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
     await database["rocketchat_livechat_visitor"].insert_one(factories.visitor(_id="v1"))
     service_port, service_metrics, indexer_metrics = free_port(), free_port(), free_port()
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "ES_CONTACTS_INDEX": f"{alias}-lc",
-        "COLLECTIONS": "visitors",
-        "LOG_LEVEL": "WARNING",
-    }
+    common = {"ES_CONTACTS_INDEX": f"{alias}-lc", "COLLECTIONS": "visitors", "LOG_LEVEL": "WARNING"}
     indexer = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "indexer", "run", env={**environment, "METRICS_PORT": str(indexer_metrics)}
+        sys.executable,
+        "-m",
+        "indexer",
+        "run",
+        env=process_environment(mongo_url, services.es_url, alias, **common, METRICS_PORT=indexer_metrics),
     )
     service = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "service",
-        env={**environment, "PORT": str(service_port), "METRICS_PORT": str(service_metrics)},
+        env=process_environment(
+            mongo_url, services.es_url, alias, **common, PORT=service_port, METRICS_PORT=service_metrics
+        ),
     )
     try:
         async with aiohttp.ClientSession() as session:
