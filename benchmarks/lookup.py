@@ -110,15 +110,9 @@ def direct_bodies(requests: list[dict[str, str]]) -> list[bytes]:
 @contextlib.asynccontextmanager
 async def running_service(lever: Lever, alias: str, mongo_url: str) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
-    environment = process_environment(
-        mongo_url,
-        None,
-        alias,
-        COLLECTIONS="visitors",
-        PORT=str(port),
-        LOG_LEVEL="WARNING",
-        **lever.environment,
-    )
+    # The lean configuration, each lever's settings over it (a lever may set LOG_LEVEL).
+    lean = {"COLLECTIONS": "visitors", "PORT": str(port), "LOG_LEVEL": "WARNING"}
+    environment = process_environment(mongo_url, None, alias, **(lean | lever.environment))
     if lever.tree is not None:
         environment["PYTHONPATH"] = str(lever.tree)
     process = await asyncio.create_subprocess_exec(
@@ -259,7 +253,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         bench = Bench(args, es_url, alias, Path(scratch))
         chosen = levers(args.baseline_tree)
-        all_levers = chosen[:1] + [lever for lever in chosen[1:] if args.lever in (None, lever.name)]
+        all_levers = chosen[:1] + [lever for lever in chosen[1:] if not args.lever or lever.name in args.lever]
         async with running_service(all_levers[0], alias, service_mongo) as (base, pid):
             for kind in KINDS if args.kinds else ():
                 await check_answers(base, kinds[kind])
@@ -291,7 +285,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (the median is kept)")
     parser.add_argument("--lever-kind", default="email", choices=KINDS, help="the lookup the levers are measured on")
     parser.add_argument("--only-levers", dest="kinds", action="store_false", help="skip the four lookups' table")
-    parser.add_argument("--lever", help="measure only this lever (its name as printed)")
+    parser.add_argument("--lever", action="append", help="measure only this lever (its name as printed; repeatable)")
     parser.add_argument("--no-levers", dest="levers", action="store_false", help="only the default configuration")
     parser.add_argument("--baseline-tree", type=Path, help="a checkout of the code to compare with (e.g. main)")
     parser.add_argument("--seed", type=int, default=7)
