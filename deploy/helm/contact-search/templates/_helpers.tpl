@@ -113,7 +113,8 @@ app.kubernetes.io/component: {{ index . 1 }}
 - name: elasticsearch-credentials
   secret:
     secretName: {{ required "elasticsearch.existingSecret: the credentials of elasticsearch.auth come from it" .existingSecret | quote }}
-    defaultMode: 0400
+    # Readable by the pods' group only (fsGroup 10001).
+    defaultMode: 0440
     items:
 {{- if eq .auth "apiKey" }}
       - key: api-key
