@@ -32,16 +32,10 @@ test: lint test-tools
 	$(WITH_STACK) $(PY) -m pytest -q -rs tests
 
 # What the tests need beyond the venv and the stack, installed when missing (as root; otherwise one line says what to
-# install): nginx (the routing tests put the real one in front of the service); the Gateway API CRDs (a Go module,
-# fetched into the cache by `go mod download`; tests/deploy/test_gateway_api.py reads them from there).
-TOOLS_CACHE = $(or $(CONTACT_SEARCH_CACHE),$(if $(filter 0,$(shell id -u)),/var/cache/contact-search,$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/contact-search))
+# install): nginx (the routing tests), promtool (the alerts' unit tests), helm (the chart's checks, built from the Go
+# module proxy into the cache once) and the Gateway API CRDs (the HTTPRoute's check): see deploy/test-tools.
 test-tools:
-	@command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light >/dev/null 2>&1 \
-		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light >/dev/null; }; }; } || \
-		{ echo "make test-tools: nginx is missing and installing it needs root (apt-get install nginx-light)" >&2; exit 2; }
-	@mkdir -p $(TOOLS_CACHE) && GOMODCACHE=$(TOOLS_CACHE)/go-mod GOFLAGS=-modcacherw GOTOOLCHAIN=local \
-		go mod download sigs.k8s.io/gateway-api@$$(sed -n 's/^GATEWAY_API_VERSION=//p' deploy/local/versions.env) || \
-		{ echo "make test-tools: cannot fetch the Gateway API CRDs (needs Go and the Go module proxy)" >&2; exit 2; }
+	deploy/test-tools >/dev/null
 
 test-slow: venv
 	$(WITH_STACK) $(PY) -m pytest -q -rs -m slow tests

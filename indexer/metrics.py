@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from common import process_metrics
 from common.backends import BackendStates, BackendUpCollector
 from common.serving import serving
 
@@ -31,6 +32,8 @@ class Metrics:
     failed: int = 0
     retried: int = 0
     backlog: int = 0
+    # Entries of contact_search_dead_letters for this alias: counted when leading starts, then kept by the writer.
+    dead_letters: int = 0
     leader: bool = False
     fencing_token: int = 0
     phase: str = "starting"
@@ -89,6 +92,16 @@ class _WorkersCollector(Collector):
         for worker in self._workers:
             phase.add_metric([worker.alias, worker.phase], 1)
         yield phase
+        # Only the leader's count is current: a standby's would be stale from its last leadership.
+        dead_letters = GaugeMetricFamily(
+            f"{PREFIX}_dead_letters_waiting",
+            "Documents Elasticsearch refused that wait in contact_search_dead_letters (leader only).",
+            labels=["alias"],
+        )
+        for worker in self._workers:
+            if worker.leader:
+                dead_letters.add_metric([worker.alias], worker.dead_letters)
+        yield dead_letters
 
 
 _SERIES: list[tuple[str, type[CounterMetricFamily] | type[GaugeMetricFamily], str, Callable[[Metrics], float]]] = [
@@ -106,13 +119,13 @@ _SERIES: list[tuple[str, type[CounterMetricFamily] | type[GaugeMetricFamily], st
     ),
     ("leader", GaugeMetricFamily, "1 when this process holds the writer lease.", lambda m: int(m.leader)),
     ("fencing_token", GaugeMetricFamily, "Fencing token of the lease this process holds.", lambda m: m.fencing_token),
-    ("seconds_since_progress", GaugeMetricFamily, "Seconds since the worker last made progress.", Metrics.stalled_for),
+    ("progress_age_seconds", GaugeMetricFamily, "Seconds since the worker last made progress.", Metrics.stalled_for),
 ]
 
 
 class Exposition:
     """One registry for every worker of a process (one per synced collection, told apart by the `alias` label),
-    plus the process's own CPU and memory."""
+    plus the process's own series (`process_*`, `contact_search_indexer_build_info`)."""
 
     def __init__(self, workers: Sequence[Metrics], backends: BackendStates | None = None) -> None:
         self.workers = list(workers)
@@ -120,7 +133,7 @@ class Exposition:
         self.registry.register(_WorkersCollector(self.workers))
         self.backends = backends or BackendStates()
         self.registry.register(BackendUpCollector(f"{PREFIX}_backend_up", self.backends))
-        ProcessCollector(namespace=PREFIX, registry=self.registry)
+        process_metrics.register(self.registry, PREFIX)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -251,7 +251,7 @@ class Writer:
                 else:
                     refused.append((action, item))
             # Settled first: a refusal by the next index must outlive the same write acknowledged by the live one.
-            await self.dead_letters.settle(written)
+            self.metrics.dead_letters -= await self.dead_letters.settle(written)
             for action, item in refused:
                 await self._dead_letter(action, item)
             if retry:
@@ -280,4 +280,5 @@ class Writer:
             self.spec.name,
             reason.get("type"),
         )
-        await self.dead_letters.add(action["_id"], action["version"], action["_index"], reason)
+        if await self.dead_letters.add(action["_id"], action["version"], action["_index"], reason):
+            self.metrics.dead_letters += 1

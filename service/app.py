@@ -72,7 +72,7 @@ def create_app(settings: Settings) -> web.Application:
     observed = metrics.ServiceMetrics(backends) if settings.metrics_port else None
     # Outermost first: the metrics count every answer; the envelope turns failures into JSON; inside it, a backend
     # failure goes to Rocket.Chat first when ROCKETCHAT_URL is set.
-    middlewares = [handlers.envelope_middleware, fallback.fallback_middleware]
+    middlewares = [handlers.envelope(settings.request_log), fallback.fallback_middleware]
     app = web.Application(
         middlewares=[observed.middleware, *middlewares] if observed else middlewares,
         handler_args=http_server.handler_args(settings),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from common import elasticsearch_refusals
 from service import backend_failures
@@ -43,10 +45,31 @@ def _log_backend_failure(request: web.Request, failure: Exception) -> None:
         log.warning("backend failure on %s: %s", request.path, type(failure).__name__)
 
 
-@web.middleware
-async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Maps failures to JSON envelopes, marks responses uncacheable and logs one line per request."""
-    started = time.perf_counter()
+def envelope(request_log: float = 0.0) -> Middleware:
+    """The middleware that maps failures to JSON envelopes and marks responses uncacheable; it logs one `request`
+    line at INFO for the fraction `request_log` of requests (0: none, 1: every one). That line costs more CPU than
+    the rest of a lookup's Python (docs/benchmarks.md), so it is off by default; failures are logged anyway."""
+
+    @web.middleware
+    async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await _answer(request, handler)
+        if request_log and (request_log >= 1 or random.random() < request_log):
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        return response
+
+    return envelope_middleware
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     response: web.StreamResponse
     try:
         response = await handler(request)
@@ -68,13 +91,4 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             _log_backend_failure(request, failure)
         response = json_response(mapped.body(), mapped.status)
     response.headers["Cache-Control"] = "no-store"
-    log.info(
-        "request",
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )
     return response

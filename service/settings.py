@@ -26,6 +26,8 @@ class Settings(SharedSettings):
     backend_timeout: float = 5.0
     shutdown_grace: float = 10.0
     keepalive_timeout: float = 75.0
+    # The fraction of requests logged at INFO with one `request` line (0: none, 1: every one, 0.01: one in 100).
+    request_log: float = 0.0
     # Prometheus `/metrics` on its own port (0: off); with WORKERS=N, worker i listens on METRICS_PORT + i.
     metrics_port: int = 0
     # `uvloop` (when installed) or `asyncio`.
@@ -43,6 +45,8 @@ class Settings(SharedSettings):
             raise SystemExit("ROCKETCHAT_URL must start with http:// or https://")  # not echoed: it may hold a secret
         if self.fallback_timeout <= 0:
             raise SystemExit("FALLBACK_TIMEOUT must be positive")
+        if not 0 <= self.request_log <= 1:
+            raise SystemExit(f"REQUEST_LOG must be a fraction from 0 to 1, not {self.request_log}")
 
     @property
     def read_aliases(self) -> list[str]:

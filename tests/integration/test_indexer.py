@@ -379,7 +379,9 @@ async def test_metrics_and_healthz_are_served(unused_tcp_port: int) -> None:
             text = await response.text()
         assert 'contact_search_indexer_documents_indexed_total{alias="contacts"} 12.0' in text
         assert 'contact_search_indexer_leader{alias="contacts"} 1.0' in text
-        assert "contact_search_indexer_process_cpu_seconds_total" in text
+        assert "\nprocess_cpu_seconds_total " in text  # the standard name, so stock dashboards work
+        assert 'contact_search_indexer_build_info{version="' in text
+        assert 'contact_search_indexer_dead_letters_waiting{alias="contacts"} 0.0' in text  # the leader's count
         async with http.get(f"{base}/healthz") as response:
             assert response.status == 200
         await asyncio.sleep(0.6)  # no progress since: stuck
