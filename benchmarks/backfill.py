@@ -35,8 +35,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.lookup import free_port, make_visitor
 from common import config
-from indexer import indices, source, specs, transform
+from indexer import documents, indices, source
 from indexer.changes import upsert
+from indexer.collections import VISITORS
 from indexer.lease import CHECKPOINTS_COLLECTION
 from indexer.writer import batch_actions
 
@@ -72,8 +73,8 @@ def with_database(mongo_url: str, database: str) -> str:
 
 async def generate(database: AsyncDatabase[dict[str, Any]], count: int, seed: int) -> float | None:
     """Fill the visitor collection with `count` visitors; returns seconds taken, None when reused."""
-    collection = database[specs.VISITORS.collection]
-    if await source.estimated_count(database, specs.VISITORS) == count:
+    collection = database[VISITORS.collection]
+    if await source.estimated_count(database, VISITORS) == count:
         return None
     await collection.drop()
     rng = random.Random(seed)
@@ -89,7 +90,7 @@ async def generate(database: AsyncDatabase[dict[str, Any]], count: int, seed: in
 async def measure_read(database: AsyncDatabase[dict[str, Any]], batch_size: int) -> tuple[int, float]:
     started = time.perf_counter()
     count = 0
-    cursor = database[specs.VISITORS.collection].find({}, batch_size=batch_size).sort("_id", 1)
+    cursor = database[VISITORS.collection].find({}, batch_size=batch_size).sort("_id", 1)
     async with cursor:
         async for _ in cursor:
             count += 1
@@ -100,9 +101,9 @@ async def measure_bulk(
     database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str, batch_size: int
 ) -> tuple[int, float]:
     """Bulk-index prepared documents alone: transformed before the clock starts, no MongoDB reads while it runs."""
-    index, _ = await indices.ensure_alias(es, specs.VISITORS.with_alias(alias))
+    index, _ = await indices.ensure_alias(es, VISITORS.with_alias(alias))
     prepared = batch_actions(
-        [upsert(specs.VISITORS, visitor) async for visitor in database[specs.VISITORS.collection].find({})], [index]
+        [upsert(VISITORS, visitor) async for visitor in database[VISITORS.collection].find({})], [index]
     )
     started = time.perf_counter()
     count = 0
@@ -118,9 +119,9 @@ async def measure_together(
 ) -> dict[str, float]:
     """Both ceilings at once, as the indexer needs them: one read pass while bulk requests of prepared documents
     run beside it for as long as the read takes. On a small machine the two servers share the CPUs."""
-    index, _ = await indices.ensure_alias(es, specs.VISITORS.with_alias(alias))
+    index, _ = await indices.ensure_alias(es, VISITORS.with_alias(alias))
     prepared = batch_actions(
-        [upsert(specs.VISITORS, visitor) async for visitor in database[specs.VISITORS.collection].find({})], [index]
+        [upsert(VISITORS, visitor) async for visitor in database[VISITORS.collection].find({})], [index]
     )
     reading = asyncio.create_task(measure_read(database, batch_size))
     bulked = 0
@@ -200,7 +201,7 @@ async def measure_indexer(
     if backfill.get("done") is not True:
         raise RuntimeError("the indexer left its backfill unfinished")
     seconds = (backfill["finished_at"] - backfill["started_at"]).total_seconds()
-    count = await source.estimated_count(database, specs.VISITORS)
+    count = await source.estimated_count(database, VISITORS)
     # RSS along the pass (the rate is steady, so time stands for progress): flat means no growth with size.
     along = {
         f"{quarter * 25}%": samples[min(len(samples) - 1, len(samples) * quarter // 4)] / 1024
@@ -280,7 +281,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["ratio_to_lower_ceiling_together"] = results["indexer_main"]["docs_per_s"] / together_ceiling
         results["rss_growth_mib"] = results["indexer_main"]["peak_rss_mib"] - results["indexer_small"]["peak_rss_mib"]
         results["cpus"] = os.cpu_count()
-        results["document_bytes"] = len(json.dumps(transform.to_printable(realistic_visitor(0, random.Random(1)))))
+        results["document_bytes"] = len(json.dumps(documents.to_printable(realistic_visitor(0, random.Random(1)))))
     finally:
         await es.close()
         await mongo.close()

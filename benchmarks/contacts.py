@@ -35,7 +35,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.lookup import TOKEN, free_port, index_generated, seed_mongo, wait_ready, with_database
 from common import config
-from indexer import specs
+from indexer.collections import LIVECHAT_CONTACTS
 from service import rocketchat
 
 RESULTS = Path(__file__).parent / "results" / "contacts.json"
@@ -70,7 +70,7 @@ async def build_index(es: AsyncElasticsearch, database: AsyncDatabase[dict[str, 
     for name in (await es.indices.get(index=f"{alias}-v*", expand_wildcards="all")).body:
         await es.indices.delete(index=name)
     rng = random.Random(7)
-    spec = specs.LIVECHAT_CONTACTS.with_alias(alias)
+    spec = LIVECHAT_CONTACTS.with_alias(alias)
     return await index_generated(es, database, spec, size, lambda number: make_contact(number, rng))
 
 

@@ -29,7 +29,7 @@ from pymongo import AsyncMongoClient
 
 from benchmarks.backfill import realistic_visitor
 from benchmarks.lookup import TOKEN, free_port, seed_mongo, wait_ready, with_database
-from indexer import specs
+from indexer.collections import VISITORS
 
 RESULTS = Path(__file__).parent / "results" / "freshness.json"
 
@@ -53,7 +53,7 @@ async def measure_mode(
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server_url, tz_aware=False)
     database = client[name]
     rng = random.Random(seed)
-    collection = database[specs.VISITORS.collection]
+    collection = database[VISITORS.collection]
     await collection.insert_many([realistic_visitor(number, rng) for number in range(visitors)])
     await seed_mongo(server_url, name)
     port = free_port()

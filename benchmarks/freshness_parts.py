@@ -25,8 +25,9 @@ from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
 from benchmarks.lookup import RESULTS_DIR
-from indexer import indices, source, specs
+from indexer import indices, source
 from indexer.changes import upsert
+from indexer.collections import VISITORS
 from indexer.metrics import Metrics
 from indexer.writer import Writer
 
@@ -39,7 +40,7 @@ def _summary(samples: list[float]) -> dict[str, float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGO_URL"], tz_aware=False)
     es = AsyncElasticsearch(os.environ["ES_URL"], request_timeout=60, serializer=OrjsonSerializer())
-    spec = specs.VISITORS.with_alias(f"bench-parts-{os.getpid()}")
+    spec = VISITORS.with_alias(f"bench-parts-{os.getpid()}")
     database = client[args.database]
     report: dict[str, Any] = {"visitors": await database[spec.collection].estimated_document_count()}
     try:

@@ -41,13 +41,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks import wrk
 from common import config
-from indexer import indices, specs
+from indexer import indices
 from indexer.changes import Change, upsert
+from indexer.collections import VISITORS
 from indexer.metrics import Metrics
 from indexer.specs import Spec
 from indexer.writer import Writer
-from service import query, rocketchat, search
+from service import rocketchat
 from service.auth import hashed_token
+from service.lookup import query, search
 
 RESULTS_DIR = Path(__file__).parent / "results"
 STREETS = [
@@ -99,7 +101,7 @@ async def build_index(
     rng = random.Random(seed)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)  # the writer keeps dead letters there
     try:
-        spec = specs.VISITORS.with_alias(alias)
+        spec = VISITORS.with_alias(alias)
         return await index_generated(
             es, client[database_name], spec, visitors, lambda number: make_visitor(number, rng)
         )

@@ -25,14 +25,14 @@ import orjson
 from pymongo import AsyncMongoClient
 
 from benchmarks.lookup import RESULTS_DIR, lookups, make_visitor
-from indexer import specs
+from indexer.collections import VISITORS
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGO_URL"], tz_aware=False)
     report: dict[str, Any] = {"visitors": args.visitors, "server": "FerretDB (local stack)"}
     try:
-        collection = client[f"bench_regex_{args.visitors}"][specs.VISITORS.collection]
+        collection = client[f"bench_regex_{args.visitors}"][VISITORS.collection]
         if await collection.estimated_document_count() != args.visitors:
             await collection.drop()
             started = time.perf_counter()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from contact_index import schema, substring
+from contact_index import shared, substring
 
 # The stored contact as Rocket.Chat's JSON prints it, in stored key order: what both routes answer with.
 FIELD_CONTACT: Final = "contact"
@@ -24,7 +24,7 @@ FIELD_UNKNOWN: Final = "unknown"
 # dates). Mongo sorts ascending by an array's least value and descending by its greatest: `mode` min/max does
 # the same. Any other path is absent from every stored contact, so sorting by it changes nothing.
 SORT_FIELDS: Final[dict[str, tuple[str, str]]] = {
-    "_id": (schema.FIELD_ID, "keyword"),
+    "_id": (shared.FIELD_ID, "keyword"),
     "name": ("sort_name", "keyword"),
     "emails.address": ("sort_emails", "keyword"),
     "phones.phoneNumber": ("sort_phones", "keyword"),
@@ -40,13 +40,13 @@ MAPPING: Final[dict[str, Any]] = {
     # The tokens are only for searching; `verify` compares content hashes and reindex reads MongoDB.
     "_source": {"excludes": [FIELD_SEARCH]},
     "properties": {
-        schema.FIELD_ID: {"type": "keyword"},
-        schema.FIELD_CONTENT_HASH: {"type": "keyword", "index": False, "doc_values": False},
+        shared.FIELD_ID: {"type": "keyword"},
+        shared.FIELD_CONTENT_HASH: {"type": "keyword", "index": False, "doc_values": False},
         FIELD_CONTACT: {"type": "object", "enabled": False},
         FIELD_SEARCH: substring.mapping(),
         FIELD_HAS_TEXT: {"type": "boolean"},
         FIELD_UNKNOWN: {"type": "boolean"},
-        **{field: {"type": kind} for field, kind in SORT_FIELDS.values() if field != schema.FIELD_ID},
+        **{field: {"type": kind} for field, kind in SORT_FIELDS.values() if field != shared.FIELD_ID},
     },
 }
 
@@ -55,5 +55,5 @@ MAPPING: Final[dict[str, Any]] = {
 MAX_RESULT_WINDOW: Final = 2_147_483_647
 
 SETTINGS: Final[dict[str, Any]] = {
-    "index": {**schema.SETTINGS["index"], "max_result_window": MAX_RESULT_WINDOW},
+    "index": {**shared.SETTINGS["index"], "max_result_window": MAX_RESULT_WINDOW},
 }

@@ -29,7 +29,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common import logs
-from indexer import backfill, layout, metrics, specs
+from indexer import backfill, layout, metrics
+from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from indexer.progress import Progress
 from indexer.settings import COLLECTIONS, Settings
 from indexer.specs import Spec
@@ -88,8 +89,8 @@ def synced_specs(settings: Settings, names: list[str] | None = None) -> list[Spe
     (ES_CONTACTS_INDEX); those of COLLECTIONS, or of `names` when given. Each creates its indices with ES_SHARDS
     and ES_REPLICAS (the first one, and each reindex's)."""
     every = {
-        "visitors": specs.VISITORS.with_alias(settings.es_index),
-        "livechat_contacts": specs.LIVECHAT_CONTACTS.with_alias(settings.es_contacts_index),
+        "visitors": VISITORS.with_alias(settings.es_index),
+        "livechat_contacts": LIVECHAT_CONTACTS.with_alias(settings.es_contacts_index),
     }
     return [configured(every[name], settings) for name in (names or settings.collection_names)]
 

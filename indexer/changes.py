@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from bson import Timestamp
 
-from indexer import transform
+from indexer import documents
 from indexer.checkpoint import UNSET, Position
 from indexer.specs import Spec
 
@@ -40,7 +40,7 @@ class Change:
 
     @property
     def document_id(self) -> str:
-        return transform.document_id(self.source_id)
+        return documents.document_id(self.source_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ def upsert(spec: Spec, document: Mapping[str, Any], position: Position | None = 
 def from_trash(spec: Spec, entry: Mapping[str, Any], position: Position | None = None) -> Change:
     """A Rocket.Chat 6 trash entry: the document was deleted at `_deletedAt`, which beats its last write."""
     moment = entry.get("_deletedAt") or entry.get("_updatedAt")
-    version = transform.epoch_millis(moment) if isinstance(moment, dt.datetime) else spec.version_of(entry)
+    version = documents.epoch_millis(moment) if isinstance(moment, dt.datetime) else spec.version_of(entry)
     return Change(Op.DELETE, entry.get("_id"), version, position or Position())
 
 
@@ -72,7 +72,7 @@ def event_millis(event: Mapping[str, Any]) -> int:
     candidates = [0]
     wall = event.get("wallTime")
     if isinstance(wall, dt.datetime):
-        candidates.append(transform.epoch_millis(wall))
+        candidates.append(documents.epoch_millis(wall))
     cluster = event.get("clusterTime")
     if isinstance(cluster, Timestamp):
         candidates.append(cluster.time * 1000 + 999)

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, 
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, Protocol, TypeVar
 
-from indexer import transform
+from indexer import documents
 from indexer.changes import Change, Op, upsert
 from indexer.dead_letters import DeadLetter
 from indexer.specs import Spec
@@ -66,7 +66,7 @@ class Verdict:
 def expect(spec: Spec, document: Mapping[str, Any]) -> Expected:
     """What the index must hold for this document: its content hash, or nothing when the spec excludes it."""
     content_hash = None if spec.excluded(document) else spec.content_hash(document)
-    return Expected(transform.document_id(document.get("_id")), content_hash, document, spec.version_of(document))
+    return Expected(documents.document_id(document.get("_id")), content_hash, document, spec.version_of(document))
 
 
 def diff(expected: Iterable[Expected], indexed: Iterable[Indexed]) -> Iterator[Verdict]:

@@ -6,7 +6,7 @@ import logging
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
-from contact_index import schema
+from contact_index import shared
 from indexer.specs import Spec
 
 log = logging.getLogger(__name__)
@@ -18,12 +18,12 @@ async def current_index(client: AsyncElasticsearch, alias: str) -> str | None:
         found = await client.indices.get_alias(name=alias)
     except NotFoundError:
         return None
-    names = sorted(found.body, key=lambda name: schema.generation_of(alias, name) or 0)
+    names = sorted(found.body, key=lambda name: shared.generation_of(alias, name) or 0)
     return names[-1] if names else None
 
 
 async def create_generation(client: AsyncElasticsearch, spec: Spec, generation: int) -> str:
-    name = schema.index_name(spec.alias, generation)
+    name = shared.index_name(spec.alias, generation)
     await client.options(ignore_status=400).indices.create(
         index=name, mappings=dict(spec.mapping), settings=dict(spec.settings)
     )
@@ -33,7 +33,7 @@ async def create_generation(client: AsyncElasticsearch, spec: Spec, generation: 
 async def next_generation(client: AsyncElasticsearch, alias: str) -> int:
     """One more than any generation of `alias` that exists, so a leftover of an abandoned reindex is never reused."""
     found = await client.indices.get(index=f"{alias}-v*", expand_wildcards="all")
-    generations = [schema.generation_of(alias, name) for name in found.body]
+    generations = [shared.generation_of(alias, name) for name in found.body]
     return max((generation for generation in generations if generation is not None), default=0) + 1
 
 

@@ -9,7 +9,7 @@ import logging
 import time
 from collections import OrderedDict
 
-from indexer import changes, source, transform
+from indexer import changes, documents, source
 from indexer.checkpoint import Position
 from indexer.pipeline import ChangeFeed
 from indexer.reconcile import Reconciler
@@ -77,7 +77,7 @@ async def poll(sync: Sync, reconciler: Reconciler, reconcile_now: bool) -> None:
 
         async def feed(started: int = started, since: dict[str, dt.datetime] = since) -> ChangeFeed:
             async for document in source.written_since(sync.database, spec, since["written"], settings.batch_size):
-                document_id, version = transform.document_id(document["_id"]), spec.version_of(document)
+                document_id, version = documents.document_id(document["_id"]), spec.version_of(document)
                 if seen["written"].is_new(document_id, version):
                     seen["written"].remember(document_id, version)
                     metrics.backlog += 1

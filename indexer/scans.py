@@ -29,8 +29,8 @@ from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contact_index import schema
-from indexer import transform
+from contact_index import shared
+from indexer import documents
 from indexer.drift import Indexed
 from indexer.specs import Spec
 
@@ -71,7 +71,7 @@ async def _sorted_by_server(
     cursor = collection.find({"_id": {"$type": bson_type}}, projection, batch_size=batch_size).sort("_id", 1)
     async with cursor:
         async for document in cursor:
-            yield transform.document_id(document["_id"]), document
+            yield documents.document_id(document["_id"]), document
 
 
 def _spill(run: list[Sourced], path: Path, codec: CodecOptions[Any]) -> Path:
@@ -100,7 +100,7 @@ async def _sorted_here(
         run: list[Sourced] = []
         async with cursor:
             async for document in cursor:
-                run.append((transform.document_id(document.get("_id")), document))
+                run.append((documents.document_id(document.get("_id")), document))
                 if len(run) >= spill_size:
                     runs.append(_spill(run, directory / f"run-{len(runs)}.bson", codec))
                     run = []
@@ -174,7 +174,7 @@ async def point_in_time_scan(
 
 
 def _indexed(hit: Mapping[str, Any], key: str) -> Indexed:
-    content_hash = (hit.get("_source") or {}).get(schema.FIELD_CONTENT_HASH)
+    content_hash = (hit.get("_source") or {}).get(shared.FIELD_CONTENT_HASH)
     document_id = hit["_id"]
     return Indexed(
         key,
@@ -188,14 +188,14 @@ async def index_entries(
     client: AsyncElasticsearch, index: str, size: int, *, hashes: bool = True
 ) -> AsyncGenerator[Indexed, None]:
     """Every document of `index` that has an `id` field, ascending by it."""
-    source: Mapping[str, Any] | bool = {"includes": [schema.FIELD_CONTENT_HASH]} if hashes else False
-    query = {"exists": {"field": schema.FIELD_ID}}
-    async for hit in point_in_time_scan(client, index, query, [{schema.FIELD_ID: "asc"}], size, source):
+    source: Mapping[str, Any] | bool = {"includes": [shared.FIELD_CONTENT_HASH]} if hashes else False
+    query = {"exists": {"field": shared.FIELD_ID}}
+    async for hit in point_in_time_scan(client, index, query, [{shared.FIELD_ID: "asc"}], size, source):
         yield _indexed(hit, hit["sort"][0])
 
 
 async def entries_without_id(client: AsyncElasticsearch, index: str, size: int) -> AsyncGenerator[Indexed, None]:
     """Documents lacking the `id` field (never written by the indexer): extra by definition."""
-    query = {"bool": {"must_not": [{"exists": {"field": schema.FIELD_ID}}]}}
+    query = {"bool": {"must_not": [{"exists": {"field": shared.FIELD_ID}}]}}
     async for hit in point_in_time_scan(client, index, query, ["_shard_doc"], size):
         yield _indexed(hit, hit["_id"])

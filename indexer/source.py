@@ -13,7 +13,7 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from indexer import transform
+from indexer import documents
 from indexer.specs import TRASH_COLLECTION, Spec
 
 # Errors that mean the stored resume token points before the oldest change the server still has.
@@ -113,7 +113,7 @@ async def by_ids(database: Database, spec: Spec, ids: Iterable[Any]) -> dict[str
         return {}
     found: dict[str, dict[str, Any]] = {}
     async for document in database[spec.collection].find({"_id": {"$in": wanted}}):
-        found[transform.document_id(document["_id"])] = document
+        found[documents.document_id(document["_id"])] = document
     return found
 
 

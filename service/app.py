@@ -11,11 +11,14 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
-from service import handlers, http_server, metrics, search
+from service import handlers, http_server, metrics
 from service.auth import Authenticator
-from service.contacts import CustomFieldRegistry
-from service.es_http import ElasticsearchHttp
+from service.custom_fields import CustomFieldRegistry
 from service.keys import AUTHENTICATOR, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.lists import handlers as list_handlers
+from service.lookup import handler as lookup_handler
+from service.lookup import search
+from service.lookup.es_http import ElasticsearchHttp
 from service.settings import Settings
 
 SEARCH_PATH = "/api/v1/omnichannel/contact.search"
@@ -76,9 +79,9 @@ def create_app(settings: Settings) -> web.Application:
     if observed is not None:
         app[metrics.METRICS] = observed
     app.cleanup_ctx.append(_clients)
-    app.router.add_get(SEARCH_PATH, handlers.contact_search)
-    app.router.add_get(CONTACTS_SEARCH_PATH, handlers.contacts_search)
-    app.router.add_get(CONTACTS_GET_PATH, handlers.contacts_get)
+    app.router.add_get(SEARCH_PATH, lookup_handler.contact_search)
+    app.router.add_get(CONTACTS_SEARCH_PATH, list_handlers.contacts_search)
+    app.router.add_get(CONTACTS_GET_PATH, list_handlers.contacts_get)
     app.router.add_get(SEARCH_PATH + "/openapi.json", handlers.openapi)
     app.router.add_get("/openapi.json", handlers.openapi)
     app.router.add_get("/healthz", handlers.healthz)

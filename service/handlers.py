@@ -1,4 +1,5 @@
-"""Request handlers and the middleware that turns every failure into the contract's JSON envelope."""
+"""Service-wide handlers (probes, OpenAPI) and the middleware that turns every failure into the contract's JSON
+envelope. The routes' own handlers live with their family: `service.lookup.handler`, `service.lists.handlers`."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ import orjson
 import pymongo.errors
 from aiohttp import web
 
-from service import auth, contact_list, list_params, query
 from service.errors import ApiError, BackendFailed, BackendUnavailable
-from service.keys import AUTHENTICATOR, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.keys import ELASTICSEARCH, MONGO_DATABASE, SETTINGS
 from service.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
@@ -25,42 +25,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
-async def contact_search(request: web.Request) -> web.Response:
-    await request.app[AUTHENTICATOR].authorize(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
-    requested = query.parse_criteria(list(request.query.items()))
-    criteria = requested.restricted_to(await request.app[CUSTOM_FIELDS].searchable()) if requested.custom else requested
-    if criteria.is_empty or not criteria.can_match:
-        return json_response({"contact": None, "success": True})
-    contact = await request.app[CONTACT_SEARCH].find_contact(criteria)
-    return json_response({"contact": contact, "success": True})
-
-
-async def contacts_search(request: web.Request) -> web.Response:
-    """Rocket.Chat 7's `contacts.search`: 401, then the parameters (400), then the permission (403), then the sort."""
-    authenticator = request.app[AUTHENTICATOR]
-    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
-    settings = request.app[SETTINGS]
-    requested = list_params.parse_search(list(request.query.items()), settings.paging)
-    await authenticator.require(caller, auth.CONTACTS_PERMISSION)
-    body = await contact_list.search(
-        request.app[ELASTICSEARCH],
-        request.app[MONGO_DATABASE],
-        settings.es_contacts_index,
-        list_params.with_sort(requested),
-    )
-    return json_response(body)
-
-
-async def contacts_get(request: web.Request) -> web.Response:
-    """Rocket.Chat 7's `contacts.get`: one enabled contact by `contactId`, or 404."""
-    authenticator = request.app[AUTHENTICATOR]
-    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
-    contact_id = list_params.parse_get(list(request.query.items()))
-    await authenticator.require(caller, auth.CONTACTS_PERMISSION)
-    body = await contact_list.get(request.app[ELASTICSEARCH], request.app[SETTINGS].es_contacts_index, contact_id)
-    return json_response(body)
 
 
 async def healthz(request: web.Request) -> web.Response:

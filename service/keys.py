@@ -9,8 +9,8 @@ from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
 from service.auth import Authenticator
-from service.contacts import CustomFieldRegistry
-from service.search import ContactSearch
+from service.custom_fields import CustomFieldRegistry
+from service.lookup.search import ContactSearch
 from service.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)

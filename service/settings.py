@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from common import config
-from service.list_params import Paging
+from service.lists.params import Paging
 
 EVENT_LOOPS = ("uvloop", "asyncio")
 

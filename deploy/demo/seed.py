@@ -13,7 +13,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from indexer import specs
+from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from service import rocketchat
 
 DEMO_USER_ID = "demo-agent"
@@ -80,14 +80,14 @@ async def seed(mongo_url: str) -> None:
     try:
         database = client.get_default_database(default="rocketchat")
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        if await database[specs.LIVECHAT_CONTACTS.collection].estimated_document_count() == 0:
+        if await database[LIVECHAT_CONTACTS.collection].estimated_document_count() == 0:
             await database[rocketchat.PERMISSIONS_COLLECTION].replace_one(
                 {"_id": "view-livechat-contact"},
                 {"_id": "view-livechat-contact", "roles": ["admin", "livechat-manager", "livechat-agent"]},
                 upsert=True,
             )
-            await database[specs.LIVECHAT_CONTACTS.collection].insert_many(_contacts(now))
-        if await database[specs.VISITORS.collection].estimated_document_count() > 0:
+            await database[LIVECHAT_CONTACTS.collection].insert_many(_contacts(now))
+        if await database[VISITORS.collection].estimated_document_count() > 0:
             return
         hashed = base64.b64encode(hashlib.sha256(DEMO_TOKEN.encode()).digest()).decode()
         await database[rocketchat.USERS_COLLECTION].replace_one(
@@ -111,7 +111,7 @@ async def seed(mongo_url: str) -> None:
             await database[rocketchat.CUSTOM_FIELDS_COLLECTION].replace_one(
                 {"_id": definition["_id"]}, definition, upsert=True
             )
-        await database[specs.VISITORS.collection].insert_many(_visitors(now))
+        await database[VISITORS.collection].insert_many(_visitors(now))
     finally:
         await client.close()
 

@@ -15,7 +15,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common import config
-from indexer import backfill, specs
+from indexer import backfill
+from indexer.collections import VISITORS
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import Services, with_database
@@ -96,7 +97,7 @@ def index_visitors(database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsear
     """Runs the real indexer's full pass over the test database."""
 
     async def run() -> int:
-        summary = await backfill.index_once(database, es, specs.VISITORS.with_alias(alias), 500)
+        summary = await backfill.index_once(database, es, VISITORS.with_alias(alias), 500)
         assert summary.refused == 0, summary
         return summary.indexed
 

@@ -14,8 +14,10 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contact_index import schema
-from indexer import specs, transform
+from contact_index import shared
+from indexer import documents
+from indexer.collections import VISITORS
+from indexer.collections import visitors as visitors_collection
 from indexer.lease import CHECKPOINTS_COLLECTION
 from indexer.metrics import Metrics
 from indexer.progress import Progress
@@ -99,7 +101,7 @@ def start_worker(
     stop = asyncio.Event()
     worker = RecordingWorker(
         settings,
-        spec or specs.VISITORS.with_alias(settings.es_index),
+        spec or VISITORS.with_alias(settings.es_index),
         database,
         es,
         holder=holder,
@@ -147,9 +149,9 @@ async def checkpoint_of(database: AsyncDatabase[dict[str, Any]], alias: str) -> 
 async def mongo_side(database: AsyncDatabase[dict[str, Any]]) -> dict[str, str]:
     """Index id → content hash of every searchable visitor in MongoDB."""
     expected: dict[str, str] = {}
-    async for visitor in database[specs.VISITORS.collection].find({}):
-        if transform.is_searchable(visitor):
-            expected[transform.document_id(visitor["_id"])] = transform.content_hash(transform.to_printable(visitor))
+    async for visitor in database[VISITORS.collection].find({}):
+        if visitors_collection.is_searchable(visitor):
+            expected[documents.document_id(visitor["_id"])] = documents.content_hash(documents.to_printable(visitor))
     return expected
 
 
@@ -163,15 +165,15 @@ async def index_side(es: AsyncElasticsearch, alias: str) -> dict[str, str]:
     while True:
         page = await es.search(
             index=alias,
-            sort=[{schema.FIELD_ID: "asc"}],
+            sort=[{shared.FIELD_ID: "asc"}],
             size=5000,
-            source=[schema.FIELD_CONTENT_HASH],
+            source=[shared.FIELD_CONTENT_HASH],
             search_after=after,
             track_total_hits=False,
         )
         hits = page.body["hits"]["hits"]
         for hit in hits:
-            found[hit["_id"]] = hit["_source"][schema.FIELD_CONTENT_HASH]
+            found[hit["_id"]] = hit["_source"][shared.FIELD_CONTENT_HASH]
         if len(hits) < 5000:
             return found
         after = hits[-1]["sort"]

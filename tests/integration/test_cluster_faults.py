@@ -34,7 +34,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.backfill import realistic_visitor
 from benchmarks.lookup import free_port, wait_ready
-from indexer import indices, specs, transform, verify
+from indexer import documents, indices, verify
+from indexer.collections import VISITORS
 from indexer.dead_letters import DEAD_LETTERS_COLLECTION
 from tests import factories
 from tests.conftest import Services, with_database
@@ -78,7 +79,7 @@ async def seed(database: AsyncDatabase[dict[str, Any]], count: int) -> None:
     await factories.grant_view_l_room(database)
     await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
     rng = random.Random(17)
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     await visitors.insert_many([realistic_visitor(number, rng) for number in range(count)])
     await visitors.insert_many(
         [
@@ -201,7 +202,7 @@ class Writes:
     count: int = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        visitors = self.database[specs.VISITORS.collection]
+        visitors = self.database[VISITORS.collection]
         rng = random.Random(23)
         while not stop.is_set():
             self.count += 1
@@ -227,7 +228,7 @@ async def test_kill_9_of_a_data_node_under_lookups_and_writes_answers_every_look
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await seed(database, 2000)
-    ids = [visitor["_id"] async for visitor in database[specs.VISITORS.collection].find({"username": {"$exists": 1}})]
+    ids = [visitor["_id"] async for visitor in database[VISITORS.collection].find({"username": {"$exists": 1}})]
     ids = [each for each in ids if not str(each).startswith("lookup-")]
     metrics_port, service_port = free_port(), free_port()
     environment = process_environment(cluster, mongo_url, alias)
@@ -268,7 +269,7 @@ async def test_kill_9_of_a_data_node_under_lookups_and_writes_answers_every_look
             left_after = time.monotonic() - killed
             # The write path works without the node: a visitor written now gets indexed (a primary was promoted).
             marker = factories.visitor(_id=f"after-kill-{random.randrange(10**9)}", _updatedAt=now())
-            await database[specs.VISITORS.collection].insert_one(marker)
+            await database[VISITORS.collection].insert_one(marker)
 
             async def marker_indexed() -> bool:
                 return await indexed(es, alias, marker["_id"]) is not None
@@ -356,7 +357,7 @@ async def test_the_wire_server_restarted_under_the_worker_it_resumes_and_loses_n
         outage = time.monotonic() - stopped
         client = AsyncMongoClient(mongo_url, tz_aware=False)
         database = client.get_default_database()
-        visitors = database[specs.VISITORS.collection]
+        visitors = database[VISITORS.collection]
         rng = random.Random(31)
         written = [realistic_visitor(50_000 + number, rng) | {"_updatedAt": now()} for number in range(50)]
         await visitors.insert_many(written)
@@ -391,7 +392,7 @@ async def test_flood_stage_block_pauses_the_worker_without_dead_letters_and_it_r
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rng = random.Random(41)
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     await visitors.insert_many([realistic_visitor(number, rng) for number in range(500)])
     settings = worker_settings(services, mongo_url, alias, stall_after=600.0)
     async with running(settings, database, es) as worker:
@@ -419,7 +420,7 @@ async def test_flood_stage_block_pauses_the_worker_without_dead_letters_and_it_r
         assert await database[DEAD_LETTERS_COLLECTION].count_documents({}) == 0
         saved = (await checkpoint_of(database, alias)).get("poll", {}).get("updated_at")
         # Nothing blocked is acknowledged: the saved poll position (ms) stays before the first blocked write.
-        assert saved is not None and saved < transform.epoch_millis(first_write), (saved, first_write)
+        assert saved is not None and saved < documents.epoch_millis(first_write), (saved, first_write)
         assert not await in_sync(database, es, alias)
         retried_while_blocked = worker.metrics.retried
 
@@ -429,7 +430,7 @@ async def test_flood_stage_block_pauses_the_worker_without_dead_letters_and_it_r
         resumed_after = time.monotonic() - lifted_at
         assert not worker.task.done()
         assert worker.metrics.failed == 0
-    report = await verify.verify(database, es, specs.VISITORS.with_alias(alias), batch_size=500)
+    report = await verify.verify(database, es, VISITORS.with_alias(alias), batch_size=500)
     assert report.found.drift == 0, verify.describe(report)
     assert await database[DEAD_LETTERS_COLLECTION].count_documents({}) == 0
     with capsys.disabled():

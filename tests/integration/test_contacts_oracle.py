@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indexer import backfill, specs
+from indexer import backfill
+from indexer.collections import LIVECHAT_CONTACTS
 from service.app import CONTACTS_SEARCH_PATH
 from tests import factories
 from tests.conftest import Services
@@ -71,8 +72,8 @@ async def api(services: Services) -> AsyncIterator[TestClient[Any, Any]]:
     async with module_world(services, "test-oracle") as own:
         await factories.grant(own.database, "view-livechat-contact", ["livechat-agent"])
         await factories.add_user(own.database, "agent", "agent-token", ["livechat-agent"])
-        await own.database[specs.LIVECHAT_CONTACTS.collection].insert_many([dict(contact) for contact in CONTACTS])
-        spec = specs.LIVECHAT_CONTACTS.with_alias(own.alias)
+        await own.database[LIVECHAT_CONTACTS.collection].insert_many([dict(contact) for contact in CONTACTS])
+        spec = LIVECHAT_CONTACTS.with_alias(own.alias)
         summary = await backfill.index_once(own.database, own.es, spec, 500)
         assert (summary.indexed, summary.refused) == (CORPUS_SIZE, 0)
         async with serving(service_settings(services, own.mongo_url, "unused", es_contacts_index=own.alias)) as client:

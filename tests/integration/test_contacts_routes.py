@@ -17,7 +17,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from indexer import backfill, specs, transform
+from indexer import backfill, documents
+from indexer.collections import LIVECHAT_CONTACTS
 from service.app import CONTACTS_GET_PATH, CONTACTS_SEARCH_PATH
 from tests import factories
 from tests.conftest import Services
@@ -87,8 +88,8 @@ async def world(services: Services) -> AsyncIterator[World]:
         await factories.add_user(database, "agent", "agent-token", ["user", "livechat-agent"])
         await factories.add_user(database, "plain", "plain-token", ["user"])
         await database["users"].insert_many([MANAGER, NAMELESS_MANAGER])
-        await database[specs.LIVECHAT_CONTACTS.collection].insert_many([*LISTED, UNKNOWN, DISABLED])
-        summary = await backfill.index_once(database, own.es, specs.LIVECHAT_CONTACTS.with_alias(own.alias), 500)
+        await database[LIVECHAT_CONTACTS.collection].insert_many([*LISTED, UNKNOWN, DISABLED])
+        summary = await backfill.index_once(database, own.es, LIVECHAT_CONTACTS.with_alias(own.alias), 500)
         assert (summary.indexed, summary.refused) == (5, 0)
         settings = service_settings(services, own.mongo_url, "unused", es_contacts_index=own.alias)
         async with serving(settings) as client:
@@ -97,7 +98,7 @@ async def world(services: Services) -> AsyncIterator[World]:
 
 def printed(contact: dict[str, Any], manager: dict[str, Any] | None = None) -> dict[str, Any]:
     """What contacts.search prints: the stored contact, its manager (if any) as the user, moved last."""
-    shaped = transform.to_printable({key: value for key, value in contact.items() if key != "contactManager"})
+    shaped = documents.to_printable({key: value for key, value in contact.items() if key != "contactManager"})
     if manager is not None:
         shaped["contactManager"] = manager
     return shaped
@@ -193,7 +194,7 @@ async def test_a_page_is_byte_for_byte_rocket_chat_s(world: World) -> None:
 
 async def test_get_prints_the_stored_contact(world: World) -> None:
     status, raw = await world.call(CONTACTS_GET_PATH, {"contactId": BRUNO["_id"]})
-    assert (status, raw) == (200, orjson.dumps({"contact": transform.to_printable(BRUNO), "success": True}))
+    assert (status, raw) == (200, orjson.dumps({"contact": documents.to_printable(BRUNO), "success": True}))
 
 
 async def test_disabled_contacts_are_neither_listed_nor_found(world: World) -> None:

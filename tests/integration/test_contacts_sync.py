@@ -18,7 +18,8 @@ from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import livechat_contacts
-from indexer import backfill, indices, reindex, specs, verify
+from indexer import backfill, indices, reindex, verify
+from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from service.app import CONTACTS_GET_PATH, CONTACTS_SEARCH_PATH
 from tests import factories
 from tests.conftest import Services
@@ -47,7 +48,7 @@ async def found(api: TestClient[Any, Any], text: str) -> list[str]:
 async def test_contacts_are_synced_live_and_verify_clean(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    spec = specs.LIVECHAT_CONTACTS.with_alias(alias)
+    spec = LIVECHAT_CONTACTS.with_alias(alias)
     contacts = database[spec.collection]
     await factories.grant(database, "view-livechat-contact", ["livechat-agent"])
     await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
@@ -111,8 +112,8 @@ async def _equals(actual: Any, expected: list[str]) -> bool:
 async def test_the_indexer_process_syncs_both_collections(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    await database[specs.VISITORS.collection].insert_many([factories.visitor() for _ in range(20)])
-    await database[specs.LIVECHAT_CONTACTS.collection].insert_many(
+    await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(20)])
+    await database[LIVECHAT_CONTACTS.collection].insert_many(
         [factories.livechat_contact(f"c{number}") for number in range(30)]
         + [factories.livechat_contact("off", enabled=False)]
     )
@@ -148,10 +149,10 @@ async def test_every_match_is_read_in_pages_past_the_first(
     """count=0 (every match) and a negative count larger than a page read on after the first 1,000 hits."""
     await factories.grant(database, "view-livechat-contact", ["livechat-agent"])
     await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
-    await database[specs.LIVECHAT_CONTACTS.collection].insert_many(
+    await database[LIVECHAT_CONTACTS.collection].insert_many(
         [factories.livechat_contact(f"Paged {number:05d}") for number in range(2300)]
     )
-    summary = await backfill.index_once(database, es, specs.LIVECHAT_CONTACTS.with_alias(alias), 500)
+    summary = await backfill.index_once(database, es, LIVECHAT_CONTACTS.with_alias(alias), 500)
     assert summary.indexed == 2300
     async with serving(service_settings(services, mongo_url, "unused", es_contacts_index=alias)) as api:
         every = await search(api, count="0")

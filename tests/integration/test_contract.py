@@ -16,7 +16,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from bson import ObjectId
 
-from indexer import backfill, specs
+from indexer import backfill
+from indexer.collections import VISITORS
 from tests import factories
 from tests.conftest import Services
 from tests.integration.conftest import module_world, service_settings, serving
@@ -77,7 +78,7 @@ SANTA_PRINTED: dict[str, Any] = {
     "_updatedAt": "2024-05-02T10:31:07.512Z",
 }
 
-VISITORS = [
+CONTRACT_VISITORS = [
     SANTA,
     factories.visitor(_id="gold-newer", ts=factories.moment(20), livechatData={"plan": "Gold"}),
     factories.visitor(_id="gold-older", ts=factories.moment(10), livechatData={"plan": "gold plus"}),
@@ -116,8 +117,8 @@ async def world(services: Services) -> AsyncIterator[World]:
             await factories.define_custom_field(database, field)
         await factories.define_custom_field(database, "secret", searchable=False)
         await factories.define_custom_field(database, "topic", scope="room")
-        await database[specs.VISITORS.collection].insert_many([dict(visitor) for visitor in VISITORS])
-        await backfill.index_once(database, own.es, specs.VISITORS.with_alias(own.alias), 500)
+        await database[VISITORS.collection].insert_many([dict(visitor) for visitor in CONTRACT_VISITORS])
+        await backfill.index_once(database, own.es, VISITORS.with_alias(own.alias), 500)
         async with serving(service_settings(services, own.mongo_url, own.alias)) as client:
             yield World(client)
 

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from pymongo.asynchronous.database import AsyncDatabase
 from schemathesis import GenerationMode, checks
 
-from indexer import backfill, specs
+from indexer import backfill
+from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from tests import factories
 from tests.integration.conftest import Indexer
 
@@ -65,18 +66,18 @@ async def seed(
 ) -> None:
     await factories.grant_view_l_room(database)
     await factories.grant(database, "view-livechat-contact", ["livechat-agent"])
-    await database[specs.LIVECHAT_CONTACTS.collection].insert_many(
+    await database[LIVECHAT_CONTACTS.collection].insert_many(
         [
             factories.livechat_contact("Ana", emails=[{"address": "a@b.c"}], phones=[{"phoneNumber": "+1"}]),
             factories.livechat_contact("0", _id="0", contactManager="agent"),
         ]
     )
-    await backfill.index_once(database, es, specs.LIVECHAT_CONTACTS.with_alias(f"{alias}-lc"), 500)
+    await backfill.index_once(database, es, LIVECHAT_CONTACTS.with_alias(f"{alias}-lc"), 500)
     await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
     # Short field names too: the fuzzer draws short keys, so some of its custom criteria are searchable.
     for custom_field in ("plan", "address", "0", "a", "A"):
         await factories.define_custom_field(database, custom_field)
-    await database[specs.VISITORS.collection].insert_many(
+    await database[VISITORS.collection].insert_many(
         [
             factories.visitor(visitorEmails=[{"address": "a@b.c"}], livechatData={"plan": "gold", "address": "x st"}),
             factories.visitor(phone=[{"phoneNumber": "+1"}], livechatData={"plan": "0", "a": "0", "0": "0"}),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from elasticsearch import AsyncElasticsearch
 
-from indexer import indices, layout, specs
+from indexer import indices, layout
+from indexer.collections import VISITORS
 from indexer.layout import Layout
 
 
@@ -16,7 +17,7 @@ async def _layout_of(es: AsyncElasticsearch, index: str) -> tuple[str, str, str]
 async def test_the_first_index_and_a_reindex_generation_get_the_configured_layout(
     es: AsyncElasticsearch, alias: str
 ) -> None:
-    spec = layout.laid_out(specs.VISITORS.with_alias(alias), Layout(3, "0"))
+    spec = layout.laid_out(VISITORS.with_alias(alias), Layout(3, "0"))
     first, created = await indices.ensure_alias(es, spec)
     assert created
     # reindex builds its generation with the same call and the same spec, so it keeps the layout
@@ -30,7 +31,7 @@ async def test_the_first_index_and_a_reindex_generation_get_the_configured_layou
 async def test_the_default_layout_is_todays_one_shard_auto_expanding_replicas(
     es: AsyncElasticsearch, alias: str
 ) -> None:
-    spec = layout.laid_out(specs.VISITORS.with_alias(alias), Layout(1, "0-1"))
+    spec = layout.laid_out(VISITORS.with_alias(alias), Layout(1, "0-1"))
     index, _ = await indices.ensure_alias(es, spec)
     shards, _, auto_expand = await _layout_of(es, index)
     assert (shards, auto_expand) == ("1", "0-1")

@@ -13,9 +13,11 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contact_index import schema
-from indexer import changes, indices, metrics, reindex, specs, transform
+from contact_index import shared
+from contact_index import visitors as visitor_fields
+from indexer import changes, documents, indices, metrics, reindex, specs
 from indexer.checkpoint import Checkpoint, CheckpointStore, ReindexRequests
+from indexer.collections import VISITORS
 from indexer.dead_letters import DEAD_LETTERS_COLLECTION
 from indexer.lease import CHECKPOINTS_COLLECTION, Lease, LeaseLost
 from indexer.metrics import Metrics
@@ -64,7 +66,7 @@ async def test_backfill_then_sync_follows_every_kind_of_change(
     alias: str,
     sync_mode: str,
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     old = [past_visitor(livechatData={"plan": f"gold-{n}"}) for n in range(250)]
     await visitors.insert_many(old)
     # Polling finds hard deletes by reconciliation; a change stream sees them at once, so it gets none here.
@@ -89,13 +91,13 @@ async def test_backfill_then_sync_follows_every_kind_of_change(
         trashed = await visitors.find_one_and_delete({"_id": old[3]["_id"]})
         assert trashed is not None
         await database[specs.TRASH_COLLECTION].insert_one(
-            {**trashed, "__collection__": specs.VISITORS.trash_mark, "_deletedAt": now()}
+            {**trashed, "__collection__": VISITORS.trash_mark, "_deletedAt": now()}
         )
 
         async def followed() -> bool:
             return (
                 (await indexed(es, alias, inserted["_id"])) is not None
-                and ((await indexed(es, alias, old[0]["_id"])) or {}).get(schema.FIELD_CUSTOM, {}).get("plan")
+                and ((await indexed(es, alias, old[0]["_id"])) or {}).get(visitor_fields.FIELD_CUSTOM, {}).get("plan")
                 == ["platinum"]
                 and await indexed(es, alias, old[1]["_id"]) is None
                 and await indexed(es, alias, old[2]["_id"]) is None
@@ -114,17 +116,17 @@ async def test_an_older_write_never_replaces_a_newer_one(
 ) -> None:
     stale = factories.visitor(name="old name", _updatedAt=factories.moment(1))
     newer = {**stale, "name": "new name", "_updatedAt": factories.moment(2)}
-    await database[specs.VISITORS.collection].insert_one(stale)
-    index, _ = await indices.ensure_alias(es, specs.VISITORS.with_alias(alias))
-    await es.index(**_as_request(batch_actions([changes.upsert(specs.VISITORS, newer)], [index])[0]), refresh=True)
+    await database[VISITORS.collection].insert_one(stale)
+    index, _ = await indices.ensure_alias(es, VISITORS.with_alias(alias))
+    await es.index(**_as_request(batch_actions([changes.upsert(VISITORS, newer)], [index])[0]), refresh=True)
     async with running(worker_settings(services, mongo_url, alias), database, es):
         await eventually(lambda: _backfill_done(database, alias))
         stored = await indexed(es, alias, stale["_id"])
         assert stored is not None
-        assert stored[schema.FIELD_VISITOR]["name"] == "new name"
+        assert stored[visitor_fields.FIELD_VISITOR]["name"] == "new name"
         # A delete older than the indexed write loses as well.
         await es.options(ignore_status=409).delete(
-            index=index, id=stale["_id"], version=specs.VISITORS.version_of(stale), version_type="external_gte"
+            index=index, id=stale["_id"], version=VISITORS.version_of(stale), version_type="external_gte"
         )
         assert await indexed(es, alias, stale["_id"]) is not None
 
@@ -147,7 +149,7 @@ async def _backfill_done(database: AsyncDatabase[dict[str, Any]], alias: str) ->
 async def test_writes_during_the_backfill_are_not_lost(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     seeded = [past_visitor() for _ in range(3000)]
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
@@ -173,7 +175,7 @@ async def _backfill_started(database: AsyncDatabase[dict[str, Any]], alias: str)
 async def test_a_stopped_backfill_resumes_from_its_checkpoint(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    await database[specs.VISITORS.collection].insert_many([past_visitor() for _ in range(2000)])
+    await database[VISITORS.collection].insert_many([past_visitor() for _ in range(2000)])
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
     first = start_worker(settings, database, es)
     await eventually(lambda: _backfill_started(database, alias), interval=0.01)
@@ -194,7 +196,7 @@ async def test_a_stopped_backfill_resumes_from_its_checkpoint(
 async def test_a_visitor_elasticsearch_refuses_is_dead_lettered_and_the_rest_goes_on(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     # A keyword longer than Lucene's 32766-byte term limit: the document cannot be indexed.
     refused = factories.visitor(visitorEmails=[{"address": "x" * 40_000 + "@example.com"}])
     await visitors.insert_many([factories.visitor() for _ in range(20)] + [refused])
@@ -218,7 +220,7 @@ async def _is_indexed(es: AsyncElasticsearch, alias: str, document_id: str) -> b
 async def test_one_writer_at_a_time_and_the_follower_takes_over(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     await visitors.insert_many([factories.visitor() for _ in range(300)])
     settings = worker_settings(services, mongo_url, alias, lease_ttl=2.0)
     first = start_worker(settings, database, es, holder="first")
@@ -256,7 +258,7 @@ async def test_one_writer_at_a_time_and_the_follower_takes_over(
 async def test_reindex_under_writes_keeps_answering_and_ends_clean(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     # Past-dated: an update stamped now() must win in the index. The factory's `_updatedAt`s run to 2027-01; a
     # seeded visitor dated after the test's now() keeps that newer external version in Elasticsearch, the update's
     # write is settled as a 409, and the index never matches MongoDB (this failed whenever the writer got that far).
@@ -284,7 +286,7 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
             n = 0
             while not done.is_set():
                 email = f"v{n % len(seeded)}@example.com"
-                found = await es.search(index=alias, query={"term": {schema.FIELD_EMAILS: email}}, size=1)
+                found = await es.search(index=alias, query={"term": {visitor_fields.FIELD_EMAILS: email}}, size=1)
                 lookups["answered" if found.body["hits"]["hits"] else "missed"] += 1
                 n += 1
 
@@ -293,7 +295,7 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
         try:
             rebuilt = await reindex.reindex(
                 settings,
-                specs.VISITORS.with_alias(alias),
+                VISITORS.with_alias(alias),
                 database,
                 es,
                 stop=asyncio.Event(),
@@ -305,7 +307,7 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
             await reader
         assert writes > 10
         assert lookups["missed"] == 0 and lookups["answered"] > 10, lookups
-        assert rebuilt == reindex.Rebuilt(schema.index_name(alias, 2), refused=0)
+        assert rebuilt == reindex.Rebuilt(shared.index_name(alias, 2), refused=0)
         assert await indices.current_index(es, alias) == rebuilt.index
         assert not await es.indices.exists(index=str(old_index))
         assert not await es.indices.exists_alias(name=next_alias(alias))
@@ -317,7 +319,7 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
 async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    await database[specs.VISITORS.collection].insert_many([factories.visitor() for _ in range(5000)])
+    await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(5000)])
     environment = {
         **os.environ,
         "MONGO_URL": mongo_url,
@@ -338,7 +340,7 @@ async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
     # Everything up to the checkpoint is in the index: the batch in flight was finished first.
     expected = await mongo_side(database)
     stored = await index_side(es, alias)
-    after = transform.document_id(saved["backfill"]["after"])
+    after = documents.document_id(saved["backfill"]["after"])
     assert {key for key in expected if key <= after} <= set(stored)
     assert b"stopped" in stderr
 
@@ -406,11 +408,11 @@ async def test_a_deposed_leader_can_neither_renew_nor_save(database: AsyncDataba
 async def test_a_deleted_index_is_recreated_and_backfilled(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     await visitors.insert_many([past_visitor() for _ in range(100)])
     async with running(worker_settings(services, mongo_url, alias), database, es) as worker:
         await eventually(lambda: in_sync(database, es, alias))
-        await es.indices.delete(index=schema.index_name(alias, 1))
+        await es.indices.delete(index=shared.index_name(alias, 1))
         await visitors.insert_one(fresh_visitor())  # its write finds no index behind the alias
         await eventually(lambda: in_sync(database, es, alias), within=30)
         assert worker.metrics.failed == 0
@@ -427,7 +429,7 @@ async def test_a_lost_change_history_means_a_rebackfill_and_a_reconciliation_nev
     sync_mode: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     seeded = [past_visitor() for _ in range(300)]
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, sync_mode=sync_mode)
@@ -465,7 +467,7 @@ async def test_a_lost_change_history_means_a_rebackfill_and_a_reconciliation_nev
 async def test_a_running_worker_is_scraped_over_http(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], alias: str, unused_tcp_port: int
 ) -> None:
-    await database[specs.VISITORS.collection].insert_many([factories.visitor() for _ in range(30)])
+    await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(30)])
     environment = {
         **os.environ,
         "MONGO_URL": mongo_url,

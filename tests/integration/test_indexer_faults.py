@@ -20,8 +20,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.backfill import realistic_visitor
-from contact_index import schema
-from indexer import specs, verify
+from contact_index import visitors as visitor_fields
+from indexer import verify
+from indexer.collections import VISITORS
 from tests.conftest import Services
 from tests.integration.indexer_helpers import (
     checkpoint_of,
@@ -52,7 +53,7 @@ def now() -> dt.datetime:
 
 async def seed(database: AsyncDatabase[dict[str, Any]], count: int, seed: int = 11) -> None:
     rng = random.Random(seed)
-    collection = database[specs.VISITORS.collection]
+    collection = database[VISITORS.collection]
     for first in range(0, count, 5000):
         chunk = [realistic_visitor(number, rng) for number in range(first, min(count, first + 5000))]
         await collection.insert_many(chunk, ordered=False)
@@ -112,7 +113,7 @@ async def test_kill_9_five_times_during_a_large_backfill_then_a_normal_run_leave
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 60) == 0
-    report = await verify.verify(database, es, specs.VISITORS.with_alias(alias), batch_size=1000)
+    report = await verify.verify(database, es, VISITORS.with_alias(alias), batch_size=1000)
     assert report.found.drift == 0, verify.describe(report)
     expected, stored = await mongo_side(database), await index_side(es, alias)
     assert len(expected) > LARGE * 0.9
@@ -150,7 +151,7 @@ async def test_elasticsearch_down_for_30s_during_sync_loses_nothing_and_the_work
     outage_es: AsyncElasticsearch,
     alias: str,
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     await seed(database, 2000)
     outage_services = Services(own_stack.es_url, services.mongo_url, services.change_streams)
     settings = worker_settings(outage_services, mongo_url, alias, stall_after=300.0)
@@ -224,7 +225,7 @@ async def test_polling_freshness_from_mongo_write_to_searchable(
     # it serves within a poll or two; MongoDB uses an index on `_updatedAt` (and change streams in production).
     size = int(os.environ.get("FRESHNESS_VISITORS", "2000"))
     await seed(database, size)
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     settings = worker_settings(services, mongo_url, alias, batch_size=500, poll_interval=0.5, overlap_window=5.0)
     latencies: list[float] = []
     rng = random.Random(9)
@@ -255,7 +256,7 @@ async def test_polling_freshness_from_mongo_write_to_searchable(
             while True:
                 found = await es.search(
                     index=alias,
-                    query={"term": {f"{schema.FIELD_CUSTOM}.marker": marker}},
+                    query={"term": {f"{visitor_fields.FIELD_CUSTOM}.marker": marker}},
                     size=1,
                     track_total_hits=False,
                 )

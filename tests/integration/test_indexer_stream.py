@@ -9,8 +9,9 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contact_index import schema
-from indexer import source, specs
+from contact_index import visitors as visitor_fields
+from indexer import source
+from indexer.collections import VISITORS
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import checkpoint_of, eventually, in_sync, indexed, running, worker_settings
@@ -30,10 +31,10 @@ async def test_the_worker_follows_the_change_stream(
     es: AsyncElasticsearch,
     alias: str,
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     seeded = [factories.visitor(_updatedAt=factories.moment(3)) for _ in range(200)]
     await visitors.insert_many(seeded)
-    assert await source.change_streams_available(database, specs.VISITORS)
+    assert await source.change_streams_available(database, VISITORS)
     async with running(worker_settings(replica_set, mongo_url, alias), database, es) as worker:
         await eventually(lambda: in_sync(database, es, alias), within=60)
         assert "resume_token" in (await checkpoint_of(database, alias))["stream"]
@@ -48,7 +49,7 @@ async def test_the_worker_follows_the_change_stream(
             return (
                 await indexed(es, alias, inserted["_id"]) is not None
                 and renamed is not None
-                and renamed[schema.FIELD_VISITOR].get("name") == "renamed"
+                and renamed[visitor_fields.FIELD_VISITOR].get("name") == "renamed"
                 and await indexed(es, alias, seeded[1]["_id"]) is None
                 and await indexed(es, alias, seeded[2]["_id"]) is None
             )

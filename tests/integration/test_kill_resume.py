@@ -16,7 +16,8 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import specs, verify
+from indexer import verify
+from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import checkpoint_of, eventually, in_sync
@@ -49,14 +50,14 @@ async def test_kill_9_during_backfill_and_during_sync_then_resume_leaves_no_drif
     alias: str,
     sync_mode: str,
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     seeded = [factories.visitor(_updatedAt=factories.moment(3)) for _ in range(4000)]
     await visitors.insert_many(seeded)
     # Rocket.Chat 7's contacts are synced by a second worker in the same process, killed with it.
-    contacts = database[specs.LIVECHAT_CONTACTS.collection]
+    contacts = database[LIVECHAT_CONTACTS.collection]
     seeded_contacts = [factories.livechat_contact(f"c{number}") for number in range(1500)]
     await contacts.insert_many(seeded_contacts)
-    contacts_spec = specs.LIVECHAT_CONTACTS.with_alias(f"{alias}-lc")
+    contacts_spec = LIVECHAT_CONTACTS.with_alias(f"{alias}-lc")
     environment = {
         **os.environ,
         "MONGO_URL": mongo_url,
@@ -144,5 +145,5 @@ async def test_kill_9_during_backfill_and_during_sync_then_resume_leaves_no_drif
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(process.wait(), 60) == 0
-    report = await verify.verify(database, es, specs.VISITORS.with_alias(alias), batch_size=500)
+    report = await verify.verify(database, es, VISITORS.with_alias(alias), batch_size=500)
     assert report.found.drift == 0, verify.describe(report)

@@ -17,7 +17,8 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import backfill, reindex, specs, verify
+from indexer import backfill, reindex, verify
+from indexer.collections import VISITORS
 from indexer.dead_letters import DEAD_LETTERS_COLLECTION
 from indexer.settings import Settings
 from tests import factories
@@ -43,7 +44,7 @@ async def seed_with_one_refusable(database: AsyncDatabase[dict[str, Any]], other
     """`others` visitors and one the index refuses, all last written long ago; returns the refusable one."""
     refused = refusable(_updatedAt=factories.moment(3))
     rest = [factories.visitor(_updatedAt=factories.moment(3)) for _ in range(others)]
-    await database[specs.VISITORS.collection].insert_many([*rest, refused])
+    await database[VISITORS.collection].insert_many([*rest, refused])
     return refused
 
 
@@ -57,7 +58,7 @@ def settings_for(services: Services, mongo_url: str, alias: str) -> Settings:
 
 async def run_verify(settings: Settings, alias: str, repair: bool = False) -> tuple[int, str]:
     out = io.StringIO()
-    code = await verify.main_async(settings, specs.VISITORS.with_alias(alias), repair, out=out)
+    code = await verify.main_async(settings, VISITORS.with_alias(alias), repair, out=out)
     return code, out.getvalue()
 
 
@@ -65,7 +66,7 @@ async def test_once_dead_letters_a_refused_visitor_says_so_and_exits_1(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
     refused = refusable()
-    await database[specs.VISITORS.collection].insert_many([factories.visitor() for _ in range(20)] + [refused])
+    await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(20)] + [refused])
     environment = {
         **os.environ,
         "MONGO_URL": mongo_url,
@@ -90,7 +91,7 @@ async def test_once_dead_letters_a_refused_visitor_says_so_and_exits_1(
     letters = await dead_letters(database)
     assert [(letter["document_id"], letter["alias"]) for letter in letters] == [(refused["_id"], alias)]
     assert letters[0]["reason"]["type"] == "document_parsing_exception"
-    assert letters[0]["version"] == specs.VISITORS.version_of(refused)
+    assert letters[0]["version"] == VISITORS.version_of(refused)
     assert len(await index_side(es, alias)) == 20
 
     code, printed = await run_verify(settings_for(services, mongo_url, alias), alias)
@@ -103,18 +104,18 @@ async def test_once_dead_letters_a_refused_visitor_says_so_and_exits_1(
 async def test_the_one_shot_pass_counts_a_refusal_as_failed_never_as_indexed(
     database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    await database[specs.VISITORS.collection].insert_many([refusable(), factories.visitor(disabled=True)])
-    summary = await backfill.index_once(database, es, specs.VISITORS.with_alias(alias), 500)
+    await database[VISITORS.collection].insert_many([refusable(), factories.visitor(disabled=True)])
+    summary = await backfill.index_once(database, es, VISITORS.with_alias(alias), 500)
     assert summary == backfill.Summary(indexed=0, deleted=1, refused=1)
 
 
 async def test_verify_repair_dead_letters_what_it_cannot_write_and_retries_it_once_the_visitor_changed(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     target = factories.visitor(_updatedAt=factories.moment(3))
     await visitors.insert_many([factories.visitor(_updatedAt=factories.moment(3)) for _ in range(10)] + [target])
-    assert (await backfill.index_once(database, es, specs.VISITORS.with_alias(alias), 500)).refused == 0
+    assert (await backfill.index_once(database, es, VISITORS.with_alias(alias), 500)).refused == 0
     settings = settings_for(services, mongo_url, alias)
     # Changed while no worker ran, into something the index cannot take.
     await visitors.update_one(
@@ -148,7 +149,7 @@ async def test_verify_repair_dead_letters_what_it_cannot_write_and_retries_it_on
 async def test_the_worker_retries_a_dead_lettered_visitor_once_it_changed(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
-    visitors = database[specs.VISITORS.collection]
+    visitors = database[VISITORS.collection]
     refused = await seed_with_one_refusable(database, 5)
     async with running(worker_settings(services, mongo_url, alias), database, es) as worker:
         await eventually(lambda: _dead_lettered(database, refused["_id"]))
@@ -171,7 +172,7 @@ async def test_reindex_dead_letters_what_the_new_index_refuses_and_says_so(
     async with running(settings, database, es):
         await eventually(lambda: _dead_lettered(database, refused["_id"]))
         rebuilt = await reindex.reindex(
-            settings, specs.VISITORS.with_alias(alias), database, es, stop=asyncio.Event(), progress=quiet_progress
+            settings, VISITORS.with_alias(alias), database, es, stop=asyncio.Event(), progress=quiet_progress
         )
     assert rebuilt.refused == 1
     letters = await dead_letters(database)

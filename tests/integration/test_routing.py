@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.lookup import free_port
-from indexer import specs
+from indexer.collections import VISITORS
 from tests import factories
 from tests.integration.conftest import Indexer
 
@@ -93,7 +93,7 @@ async def test_nginx_sends_exactly_the_lookup_to_the_service(
 ) -> None:
     await factories.grant_view_l_room(database)
     await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
-    await database[specs.VISITORS.collection].insert_one(
+    await database[VISITORS.collection].insert_one(
         factories.visitor(_id="v1", visitorEmails=[{"address": "santa@example.com"}])
     )
     await index_visitors()

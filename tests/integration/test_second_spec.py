@@ -15,8 +15,8 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contact_index import schema
-from indexer import transform, verify
+from contact_index import shared
+from indexer import documents, verify
 from indexer.specs import Spec
 from tests.conftest import Services
 from tests.integration.indexer_helpers import checkpoint_of, eventually, running, start_worker, worker_settings
@@ -28,22 +28,22 @@ _numbers = itertools.count(1)
 NOTES_MAPPING = {
     "dynamic": "strict",
     "properties": {
-        schema.FIELD_ID: {"type": "keyword"},
+        shared.FIELD_ID: {"type": "keyword"},
         "text": {"type": "keyword"},
-        schema.FIELD_CONTENT_HASH: {"type": "keyword", "index": False, "doc_values": False},
+        shared.FIELD_CONTENT_HASH: {"type": "keyword", "index": False, "doc_values": False},
     },
 }
 
 
 def note_hash(note: Mapping[str, Any]) -> str:
-    return transform.content_hash({"text": note.get("text")})
+    return documents.content_hash({"text": note.get("text")})
 
 
 def note_document(note: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        schema.FIELD_ID: transform.document_id(note["_id"]),
+        shared.FIELD_ID: documents.document_id(note["_id"]),
         "text": note.get("text"),
-        schema.FIELD_CONTENT_HASH: note_hash(note),
+        shared.FIELD_CONTENT_HASH: note_hash(note),
     }
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import specs
+from indexer.collections import VISITORS
 from service import rocketchat
 from tests import factories
 from tests.conftest import Services
@@ -50,7 +50,7 @@ async def test_custom_field_made_searchable_takes_effect_without_restart(
 ) -> None:
     await seed_agent(database)
     await factories.define_custom_field(database, "plan", searchable=False)
-    await database[specs.VISITORS.collection].insert_one(factories.visitor(_id="v1", livechatData={"plan": "gold"}))
+    await database[VISITORS.collection].insert_one(factories.visitor(_id="v1", livechatData={"plan": "gold"}))
     await index_visitors()
     query = "custom=" + '{"plan":"gold"}'
     assert await search(api, query) == (200, {"contact": None, "success": True})
@@ -108,9 +108,7 @@ async def test_missing_index_is_a_503_and_recovers_once_indexed(
     api: TestClient[Any, Any], database: AsyncDatabase[dict[str, Any]], index_visitors: Indexer
 ) -> None:
     await seed_agent(database)
-    await database[specs.VISITORS.collection].insert_one(
-        factories.visitor(_id="v1", visitorEmails=[{"address": "a@b.c"}])
-    )
+    await database[VISITORS.collection].insert_one(factories.visitor(_id="v1", visitorEmails=[{"address": "a@b.c"}]))
     assert await search(api, "email=a@b.c") == (503, {"success": False, "error": "Search index is not available"})
     assert (await api.get("/readyz")).status == 503
     await index_visitors()
@@ -162,7 +160,7 @@ async def test_random_input_never_gets_a_5xx_or_a_non_contract_body(
     await seed_agent(database)
     for field in ("plan", "address"):
         await factories.define_custom_field(database, field)
-    await database[specs.VISITORS.collection].insert_many(
+    await database[VISITORS.collection].insert_many(
         [
             factories.visitor(visitorEmails=[{"address": "a@b.c"}], livechatData={"plan": "gold", "address": "x st"}),
             factories.visitor(phone=[{"phoneNumber": "+1"}], livechatData={"plan": "Ünï ^((ab)*)+$"}),
@@ -201,7 +199,7 @@ async def test_a_lookup_goes_on_to_the_next_node_when_one_cannot_be_reached(
     unused_tcp_port_factory: Any,
 ) -> None:
     await seed_agent(database)
-    await database[specs.VISITORS.collection].insert_one(factories.visitor(_id="v1", phone=[{"phoneNumber": "+1"}]))
+    await database[VISITORS.collection].insert_one(factories.visitor(_id="v1", phone=[{"phoneNumber": "+1"}]))
     await index_visitors()
     nowhere = [f"http://127.0.0.1:{unused_tcp_port_factory()}" for _ in range(2)]
     # Two nodes nobody listens on beside the real one: every lookup is answered, whichever node its turn starts at.
@@ -224,4 +222,4 @@ async def test_a_lookup_goes_on_to_the_next_node_when_one_cannot_be_reached(
 async def _stored(database: AsyncDatabase[dict[str, Any]]) -> Any:
     from indexer import transform
 
-    return transform.to_printable(await database[specs.VISITORS.collection].find_one({"_id": "v1"}))
+    return transform.to_printable(await database[VISITORS.collection].find_one({"_id": "v1"}))

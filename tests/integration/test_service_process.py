@@ -21,7 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.lookup import free_port, wait_ready
 from common.logs import JsonFormatter
-from indexer import specs
+from indexer.collections import VISITORS
 from tests import factories
 from tests.conftest import Services
 from tests.integration.conftest import Indexer
@@ -34,7 +34,7 @@ async def seed(database: AsyncDatabase[dict[str, Any]], index_visitors: Indexer)
     await factories.grant_view_l_room(database)
     await factories.add_user(database, "agent", "agent-token", ["livechat-agent"])
     await factories.define_custom_field(database, "plan")
-    await database[specs.VISITORS.collection].insert_one(
+    await database[VISITORS.collection].insert_one(
         factories.visitor(
             _id="v1", visitorEmails=[{"address": "secret.person@example.com"}], livechatData={"plan": "gold"}
         )

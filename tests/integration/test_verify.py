@@ -11,8 +11,10 @@ from bson import ObjectId
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contact_index import schema
-from indexer import backfill, indices, scans, specs, transform, verify
+from contact_index import shared
+from indexer import backfill, documents, indices, scans, verify
+from indexer.collections import VISITORS
+from indexer.collections import visitors as visitors_collection
 from indexer.drift import DRIFT_KINDS, EXAMPLES
 from indexer.settings import Settings
 from tests import factories
@@ -32,8 +34,8 @@ def no_drift() -> dict[str, set[str]]:
 async def seed_and_index(
     database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str, visitors: list[dict[str, Any]]
 ) -> str:
-    await database[specs.VISITORS.collection].insert_many([dict(visitor) for visitor in visitors])
-    await backfill.index_once(database, es, specs.VISITORS.with_alias(alias), 500)
+    await database[VISITORS.collection].insert_many([dict(visitor) for visitor in visitors])
+    await backfill.index_once(database, es, VISITORS.with_alias(alias), 500)
     index = await indices.current_index(es, alias)
     assert index is not None
     return index
@@ -48,7 +50,7 @@ async def check(
     batch_size: int = 7,
     spill_size: int = scans.SPILL_SIZE,
 ) -> verify.Report:
-    spec = specs.VISITORS.with_alias(alias)
+    spec = VISITORS.with_alias(alias)
     return await verify.verify(
         database, es, spec, batch_size=batch_size, repair=repair, spill_size=spill_size, examples=ALL
     )
@@ -70,35 +72,33 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
     strings = [factories.visitor(visitorEmails=[{"address": f"v{n}@example.com"}]) for n in range(40)]
     object_ids = [factories.visitor(_id=ObjectId()) for _ in range(10)]
     index = await seed_and_index(database, es, alias, strings + object_ids)
-    visitors = database[specs.VISITORS.collection]
-    ids = [transform.document_id(visitor["_id"]) for visitor in strings + object_ids]
+    visitors = database[VISITORS.collection]
+    ids = [documents.document_id(visitor["_id"]) for visitor in strings + object_ids]
 
     # Elasticsearch side: a lost document, one MongoDB never had, one without `id`, one with a stale hash.
     # (Deleted at the version they had, as a versioned delete does: an unversioned one would leave a tombstone
     # newer than the visitor, which a repair must not and does not overwrite.)
     for lost in (strings[0], object_ids[5]):
-        document_id = transform.document_id(lost["_id"])
-        await es.delete(
-            index=index, id=document_id, version=specs.VISITORS.version_of(lost), version_type="external_gte"
-        )
+        document_id = documents.document_id(lost["_id"])
+        await es.delete(index=index, id=document_id, version=VISITORS.version_of(lost), version_type="external_gte")
     ghost = factories.visitor(_id="ghost")
-    await es.index(index=index, id="ghost", document=transform.to_index_document(ghost))
+    await es.index(index=index, id="ghost", document=visitors_collection.to_index_document(ghost))
     # A version ahead of this host's clock (a Rocket.Chat server's clock ahead of ours): still deleted.
     ahead = factories.visitor(_id="ahead", _updatedAt=dt.datetime(2100, 1, 1))
     await es.index(
         index=index,
         id="ahead",
-        document=transform.to_index_document(ahead),
-        version=specs.VISITORS.version_of(ahead),
+        document=visitors_collection.to_index_document(ahead),
+        version=VISITORS.version_of(ahead),
         version_type="external",
     )
-    await es.index(index=index, id="no-id-field", document={schema.FIELD_CONTENT_HASH: "x"})
+    await es.index(index=index, id="no-id-field", document={shared.FIELD_CONTENT_HASH: "x"})
     stale = {**strings[1], "name": "Before the last write"}
     await es.index(
         index=index,
         id=ids[1],
-        document=transform.to_index_document(stale),
-        version=specs.VISITORS.version_of(stale),
+        document=visitors_collection.to_index_document(stale),
+        version=VISITORS.version_of(stale),
         version_type="external_gte",
     )
     # MongoDB side: an update, a soft removal and hard deletes the index never heard of.
@@ -133,7 +133,9 @@ async def test_drift_on_both_sides_is_bucketed_then_repaired(
     for visitor_id in (strings[0]["_id"], strings[1]["_id"], strings[2]["_id"], object_ids[5]["_id"]):
         visitor = await visitors.find_one({"_id": visitor_id})
         assert visitor is not None
-        assert await stored(es, index, transform.document_id(visitor_id)) == transform.to_index_document(visitor)
+        assert await stored(es, index, documents.document_id(visitor_id)) == visitors_collection.to_index_document(
+            visitor
+        )
 
     after = await check(database, es, alias)
     assert buckets(after.found) == no_drift()
@@ -156,13 +158,11 @@ async def test_mixed_id_types_merge_in_printed_order(
         assert clean.found.checked == len(visitors)
 
     for lost in (visitors[1], visitors[len(odd_ids) + 5], visitors[len(odd_ids) + len(string_ids) + 1]):
-        document_id = transform.document_id(lost["_id"])
-        await es.delete(
-            index=index, id=document_id, version=specs.VISITORS.version_of(lost), version_type="external_gte"
-        )
+        document_id = documents.document_id(lost["_id"])
+        await es.delete(index=index, id=document_id, version=VISITORS.version_of(lost), version_type="external_gte")
     await es.indices.refresh(index=index)
-    await database[specs.VISITORS.collection].delete_many({"_id": {"$in": [300, "aa", object_ids[0]]}})
-    await database[specs.VISITORS.collection].update_one({"_id": {"k": 1}}, {"$set": {"name": "changed"}})
+    await database[VISITORS.collection].delete_many({"_id": {"$in": [300, "aa", object_ids[0]]}})
+    await database[VISITORS.collection].update_one({"_id": {"k": 1}}, {"$set": {"name": "changed"}})
 
     report = await check(database, es, alias, batch_size=3, spill_size=2)
     assert buckets(report.found) == {
@@ -185,8 +185,8 @@ async def test_repair_never_overwrites_a_newer_document(
     await es.index(
         index=index,
         id=visitor["_id"],
-        document=transform.to_index_document(newer),
-        version=specs.VISITORS.version_of(newer),
+        document=visitors_collection.to_index_document(newer),
+        version=VISITORS.version_of(newer),
         version_type="external_gte",
         refresh=True,
     )
@@ -196,7 +196,7 @@ async def test_repair_never_overwrites_a_newer_document(
     assert report.recheck is not None
     assert buckets(report.recheck) == {**no_drift(), "different": {visitor["_id"]}}
     assert report.exit_code == 1
-    assert await stored(es, index, visitor["_id"]) == transform.to_index_document(newer)
+    assert await stored(es, index, visitor["_id"]) == visitors_collection.to_index_document(newer)
 
 
 def settings_for(services: Services, mongo_url: str, alias: str) -> Settings:
@@ -221,11 +221,11 @@ async def test_command_without_an_index_reports_every_visitor_missing_then_creat
         for n in range(15)
     ]
     visitors.append(factories.visitor(disabled=True))
-    await database[specs.VISITORS.collection].insert_many(visitors)
+    await database[VISITORS.collection].insert_many(visitors)
     settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
 
     out = io.StringIO()
-    assert await verify.main_async(settings, specs.VISITORS.with_alias(alias), False, out=out) == 1
+    assert await verify.main_async(settings, VISITORS.with_alias(alias), False, out=out) == 1
     printed = out.getvalue()
     lines = printed.splitlines()
     assert lines[0].startswith(
@@ -239,14 +239,14 @@ async def test_command_without_an_index_reports_every_visitor_missing_then_creat
     assert await indices.current_index(es, alias) is None
 
     out = io.StringIO()
-    assert await verify.main_async(settings, specs.VISITORS.with_alias(alias), True, out=out) == 0
+    assert await verify.main_async(settings, VISITORS.with_alias(alias), True, out=out) == 0
     assert "re-check: clean" in out.getvalue()
     index = await indices.current_index(es, alias)
     assert index is not None
     assert (await es.count(index=index))["count"] == 15
 
     out = io.StringIO()
-    assert await verify.main_async(settings, specs.VISITORS.with_alias(alias), False, out=out) == 0
+    assert await verify.main_async(settings, VISITORS.with_alias(alias), False, out=out) == 0
     assert "0 missing, 0 extra, 0 different" in out.getvalue()
     assert len(out.getvalue().splitlines()) == 1
 
@@ -262,7 +262,7 @@ async def test_clean_index_exits_zero(
     settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
     for repair in (False, True):
         out = io.StringIO()
-        assert await verify.main_async(settings, specs.VISITORS.with_alias(alias), repair, out=out) == 0
+        assert await verify.main_async(settings, VISITORS.with_alias(alias), repair, out=out) == 0
         assert "checked 20 ids" in out.getvalue()
         assert "repair" not in out.getvalue()
 
@@ -270,9 +270,9 @@ async def test_clean_index_exits_zero(
 async def test_command_that_cannot_reach_elasticsearch_exits_two(
     services: Services, database: AsyncDatabase[dict[str, Any]], database_name: str, alias: str
 ) -> None:
-    await database[specs.VISITORS.collection].insert_one(factories.visitor())
+    await database[VISITORS.collection].insert_one(factories.visitor())
     settings = settings_for(services, with_database(services.mongo_url, database_name), alias)
     out = io.StringIO()
     unreachable = dataclasses.replace(settings, es_url="http://127.0.0.1:1")
-    assert await verify.main_async(unreachable, specs.VISITORS.with_alias(alias), False, out=out) == 2
+    assert await verify.main_async(unreachable, VISITORS.with_alias(alias), False, out=out) == 2
     assert out.getvalue().startswith(f"verify {alias}: not done: ConnectionError")

@@ -10,13 +10,14 @@ import pytest
 from bson import ObjectId, Timestamp
 from pymongo.errors import OperationFailure
 
-from indexer import changes, poll, scans, source, transform
+from indexer import changes, poll, scans, source
 from indexer.changes import Change, Op, StreamInvalidated
 from indexer.checkpoint import Position
+from indexer.collections import VISITORS
+from indexer.collections import visitors as visitors_collection
 from indexer.drift import Expected, Indexed, diff
 from indexer.pipeline import AckTracker
 from indexer.poll import SeenWindow
-from indexer.specs import VISITORS
 from indexer.writer import BulkItem, Outcome, backoff_seconds
 
 T = TypeVar("T")
@@ -55,7 +56,7 @@ DROP = {**INVALIDATE, "operationType": "drop", "ns": {"db": "rocketchat", "coll"
 def test_a_write_event_with_its_document_is_an_upsert_at_the_documents_version(event: dict[str, Any]) -> None:
     change = changes.from_change_event(VISITORS, event)
     assert change == Change(Op.UPSERT, "v1", UPDATED_MS, Position(resume_token=TOKEN, synced_at=WALL))
-    assert change.document == transform.to_index_document(VISITOR)  # built by the reader, sent by the writer
+    assert change.document == visitors_collection.to_index_document(VISITOR)  # built by the reader, sent by the writer
 
 
 @pytest.mark.parametrize("event", [UPDATE_WITHOUT_DOCUMENT, UPDATE_OF_DELETED], ids=["no-lookup", "deleted-since"])

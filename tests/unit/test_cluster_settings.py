@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from common import config
-from contact_index import schema
-from indexer import layout, specs
+from contact_index import shared
+from indexer import layout
+from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from indexer.layout import Layout
 from indexer.settings import Settings as IndexerSettings
 from service.settings import Settings as ServiceSettings
@@ -60,9 +61,9 @@ def test_both_processes_read_several_nodes_and_refuse_a_bad_list(settings: Any) 
     ],
 )
 def test_a_layout_replaces_the_specs_shards_and_replicas(shards: int, replicas: str, index: dict[str, Any]) -> None:
-    laid = Layout(shards, replicas).over(schema.SETTINGS)
-    assert laid == {"index": {"refresh_interval": schema.SETTINGS["index"]["refresh_interval"], **index}}
-    assert schema.SETTINGS["index"]["number_of_shards"] == 1  # the spec's own settings are not changed
+    laid = Layout(shards, replicas).over(shared.SETTINGS)
+    assert laid == {"index": {"refresh_interval": shared.SETTINGS["index"]["refresh_interval"], **index}}
+    assert shared.SETTINGS["index"]["number_of_shards"] == 1  # the spec's own settings are not changed
 
 
 def test_a_layout_replaces_flat_keys_too_and_keeps_everything_else() -> None:
@@ -77,7 +78,7 @@ def test_a_layout_replaces_flat_keys_too_and_keeps_everything_else() -> None:
 def test_the_default_layout_is_the_specs_own() -> None:
     defaults = IndexerSettings.from_env({"MONGO_URL": "mongodb://m"})
     assert (defaults.es_shards, defaults.es_replicas) == (1, "0-1")
-    assert layout.laid_out(specs.VISITORS, defaults.index_layout).settings == schema.SETTINGS
+    assert layout.laid_out(VISITORS, defaults.index_layout).settings == shared.SETTINGS
 
 
 @pytest.mark.parametrize(
@@ -104,7 +105,4 @@ def test_the_indexer_lays_out_every_spec_it_runs_so_reindex_and_verify_create_th
         index = spec.settings["index"]
         assert (index["number_of_shards"], index["number_of_replicas"], index["auto_expand_replicas"]) == (4, 2, False)
     contacts = next(spec for spec in chosen if spec.alias == settings.es_contacts_index)
-    assert (
-        contacts.settings["index"]["max_result_window"]
-        == specs.LIVECHAT_CONTACTS.settings["index"]["max_result_window"]
-    )
+    assert contacts.settings["index"]["max_result_window"] == LIVECHAT_CONTACTS.settings["index"]["max_result_window"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.es_http import ProtocolError, ResponseParser
+from service.lookup.es_http import ProtocolError, ResponseParser
 
 CHUNKED = (
     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"

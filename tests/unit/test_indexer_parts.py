@@ -11,9 +11,9 @@ import pytest
 from indexer import changes, pipeline, progress
 from indexer.changes import Change, Op
 from indexer.checkpoint import Position
+from indexer.collections import VISITORS
 from indexer.metrics import Exposition, Metrics
 from indexer.settings import Settings
-from indexer.specs import VISITORS
 from indexer.writer import batch_actions
 
 

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from service import list_params
 from service.errors import InvalidParamsMessage, InvalidSort, QueryFailed
-from service.list_params import ListRequest, Paging
+from service.lists import params as list_params
+from service.lists.params import ListRequest, Paging
 
 PAGING = Paging()
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from service import list_query
-from service.list_params import ListRequest
+from service.lists import query as list_query
+from service.lists.params import ListRequest
 
 
 def test_no_search_text_matches_every_contact_with_text_and_the_unknown_filter_always_applies() -> None:

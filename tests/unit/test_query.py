@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from contact_index import schema
-from service import query
+from contact_index import visitors as visitor_fields
 from service.errors import InvalidCustom, InvalidParams
+from service.lookup import query
 
 
 @pytest.mark.parametrize(
@@ -79,18 +79,18 @@ def test_a_lone_surrogate_in_a_custom_value_can_never_match() -> None:
 
 
 def grams_of(clause: dict[str, Any]) -> list[str]:
-    return [term["term"][schema.FIELD_CUSTOM_GRAMS] for term in clause["bool"]["filter"]]
+    return [term["term"][visitor_fields.FIELD_CUSTOM_GRAMS] for term in clause["bool"]["filter"]]
 
 
 def test_custom_clause_short_values_use_a_prefix_of_the_padded_grams() -> None:
     clause = query.custom_clause("plan", "Um")
-    assert clause["bool"]["should"][0] == {"prefix": {schema.FIELD_CUSTOM_GRAMS: "plan:um"}}
-    assert clause["bool"]["should"][1] == {"term": {schema.FIELD_CUSTOM_LONG: "plan"}}
+    assert clause["bool"]["should"][0] == {"prefix": {visitor_fields.FIELD_CUSTOM_GRAMS: "plan:um"}}
+    assert clause["bool"]["should"][1] == {"term": {visitor_fields.FIELD_CUSTOM_LONG: "plan"}}
 
 
 def test_custom_clause_empty_value_matches_any_string_value() -> None:
     clause = query.custom_clause("plan", "")
-    assert clause["bool"]["should"][0] == {"term": {schema.FIELD_CUSTOM_GRAMS: "plan:"}}
+    assert clause["bool"]["should"][0] == {"term": {visitor_fields.FIELD_CUSTOM_GRAMS: "plan:"}}
 
 
 def test_custom_clause_long_value_requires_all_its_trigrams() -> None:
@@ -100,16 +100,18 @@ def test_custom_clause_long_value_requires_all_its_trigrams() -> None:
 
 def test_custom_clause_caps_the_number_of_grams() -> None:
     clause = query.custom_clause("address", "".join(chr(0x4E00 + i) for i in range(200)))
-    assert len(grams_of(clause["bool"]["should"][0])) == schema.MAX_QUERY_GRAMS
+    assert len(grams_of(clause["bool"]["should"][0])) == visitor_fields.MAX_QUERY_GRAMS
 
 
 def test_custom_clause_beyond_the_gram_window_only_looks_at_long_values() -> None:
-    assert query.custom_clause("a", "x" * (schema.GRAM_WINDOW + 1)) == {"term": {schema.FIELD_CUSTOM_LONG: "a"}}
+    assert query.custom_clause("a", "x" * (visitor_fields.GRAM_WINDOW + 1)) == {
+        "term": {visitor_fields.FIELD_CUSTOM_LONG: "a"}
+    }
 
 
 def test_indexed_grams_always_cover_the_query_grams() -> None:
     value = "Rocket.Chat street, 42"
-    stored = set(schema.gram_terms(schema.presence_term("k"), value))
+    stored = set(visitor_fields.gram_terms(visitor_fields.presence_term("k"), value))
     for start in range(len(value)):
         for end in range(start + 3, len(value) + 1):
             clause = query.custom_clause("k", value[start:end])["bool"]["should"][0]
@@ -119,8 +121,8 @@ def test_indexed_grams_always_cover_the_query_grams() -> None:
 def test_search_query_ands_every_criterion() -> None:
     body = query.search_query(query.Criteria(email="E@x", phone="+1", custom={"plan": "gold"}))
     filters = body["bool"]["filter"]
-    assert filters[0] == {"term": {schema.FIELD_EMAILS: "E@x"}}
-    assert filters[1] == {"term": {schema.FIELD_PHONES: "+1"}}
+    assert filters[0] == {"term": {visitor_fields.FIELD_EMAILS: "E@x"}}
+    assert filters[1] == {"term": {visitor_fields.FIELD_PHONES: "+1"}}
     assert filters[2] == query.custom_clause("plan", "gold")
 
 

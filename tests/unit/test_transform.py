@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from bson import Decimal128, ObjectId
 
-from contact_index import schema
-from indexer import transform
-from indexer.specs import VISITORS
+from contact_index import shared
+from contact_index import visitors as visitor_fields
+from indexer import documents
+from indexer.collections import VISITORS
+from indexer.collections import visitors as visitors_collection
 
 
 @pytest.mark.parametrize(
@@ -31,7 +33,7 @@ from indexer.specs import VISITORS
     ],
 )
 def test_to_printable(value: Any, printed: Any) -> None:
-    assert transform.to_printable(value) == printed
+    assert documents.to_printable(value) == printed
 
 
 def test_index_document_of_a_full_visitor() -> None:
@@ -43,14 +45,14 @@ def test_index_document_of_a_full_visitor() -> None:
         "phone": [{"phoneNumber": "+5511"}],
         "livechatData": {"address": "Ab", "tags": ["x", 1], "count": 3, "": "empty key", "a..b": "dots"},
     }
-    document = transform.to_index_document(visitor)
-    assert document[schema.FIELD_ID] == "abc"
-    assert document[schema.FIELD_EMAILS] == ["Santa@Example.com"]
-    assert document[schema.FIELD_PHONES] == ["+5511"]
-    assert document[schema.FIELD_TS] == 1714645867512
-    assert document[schema.FIELD_UPDATED_AT] == 1714694400000
-    assert document[schema.FIELD_CUSTOM] == {"address": ["Ab"], "tags": ["x"]}
-    assert set(document[schema.FIELD_CUSTOM_GRAMS]) == {
+    document = visitors_collection.to_index_document(visitor)
+    assert document[shared.FIELD_ID] == "abc"
+    assert document[visitor_fields.FIELD_EMAILS] == ["Santa@Example.com"]
+    assert document[visitor_fields.FIELD_PHONES] == ["+5511"]
+    assert document[visitor_fields.FIELD_TS] == 1714645867512
+    assert document[visitor_fields.FIELD_UPDATED_AT] == 1714694400000
+    assert document[visitor_fields.FIELD_CUSTOM] == {"address": ["Ab"], "tags": ["x"]}
+    assert set(document[visitor_fields.FIELD_CUSTOM_GRAMS]) == {
         "address:",
         "address:ab\x03",
         "address:b\x03\x03",
@@ -72,16 +74,18 @@ def test_index_document_of_a_full_visitor() -> None:
         "a..b:ts\x03",
         "a..b:s\x03\x03",
     }
-    assert document[schema.FIELD_CUSTOM_LONG] == []
-    assert document[schema.FIELD_VISITOR]["ts"] == "2024-05-02T10:31:07.512Z"
-    assert "disabled" not in document[schema.FIELD_VISITOR]
+    assert document[visitor_fields.FIELD_CUSTOM_LONG] == []
+    assert document[visitor_fields.FIELD_VISITOR]["ts"] == "2024-05-02T10:31:07.512Z"
+    assert "disabled" not in document[visitor_fields.FIELD_VISITOR]
 
 
 def test_long_values_are_marked_and_their_grams_bounded() -> None:
-    document = transform.to_index_document({"_id": "x", "livechatData": {"note": "ab" * schema.GRAM_WINDOW}})
-    assert document[schema.FIELD_CUSTOM_LONG] == ["note"]
-    assert len(document[schema.FIELD_CUSTOM_GRAMS]) == 1 + 4  # presence, "aba", "bab", and the padded tail
-    assert set(document[schema.FIELD_CUSTOM_GRAMS]) == {
+    document = visitors_collection.to_index_document(
+        {"_id": "x", "livechatData": {"note": "ab" * visitor_fields.GRAM_WINDOW}}
+    )
+    assert document[visitor_fields.FIELD_CUSTOM_LONG] == ["note"]
+    assert len(document[visitor_fields.FIELD_CUSTOM_GRAMS]) == 1 + 4  # presence, "aba", "bab", and the padded tail
+    assert set(document[visitor_fields.FIELD_CUSTOM_GRAMS]) == {
         "note:",
         "note:aba",
         "note:bab",
@@ -97,15 +101,15 @@ def test_version_prefers_updated_at() -> None:
 
 
 def test_disabled_visitors_are_not_searchable() -> None:
-    assert transform.is_searchable({"disabled": False})
-    assert not transform.is_searchable({"disabled": True})
+    assert visitors_collection.is_searchable({"disabled": False})
+    assert not visitors_collection.is_searchable({"disabled": True})
 
 
 def test_document_id_of_object_ids_and_odd_ids() -> None:
-    assert transform.document_id(ObjectId("5d9e00000000000000000001")) == "5d9e00000000000000000001"
-    assert transform.document_id(42) == "42"
+    assert documents.document_id(ObjectId("5d9e00000000000000000001")) == "5d9e00000000000000000001"
+    assert documents.document_id(42) == "42"
 
 
 def test_content_hash_ignores_key_order() -> None:
-    assert transform.content_hash({"a": 1, "b": 2}) == transform.content_hash({"b": 2, "a": 1})
-    assert transform.content_hash({"a": 1}) != transform.content_hash({"a": 2})
+    assert documents.content_hash({"a": 1, "b": 2}) == documents.content_hash({"b": 2, "a": 1})
+    assert documents.content_hash({"a": 1}) != documents.content_hash({"a": 2})

@@ -12,8 +12,10 @@ from bson import ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer import scans, transform
+from indexer import documents, scans
 from indexer.changes import Op
+from indexer.collections import VISITORS
+from indexer.collections import visitors as visitors_collection
 from indexer.dead_letters import DeadLetter
 from indexer.drift import (
     DRIFT_KINDS,
@@ -30,7 +32,6 @@ from indexer.drift import (
     with_dead_letters,
 )
 from indexer.drift import expect as expect_of
-from indexer.specs import VISITORS
 from indexer.verify import Repaired, Report, describe
 from indexer.writer import batch_actions
 from tests import factories
@@ -184,26 +185,26 @@ async def test_merge_sorted_interleaves_sorted_passes(passes: list[list[str]]) -
 
 @given(st.binary(min_size=12, max_size=12), st.binary(min_size=12, max_size=12))
 def test_object_id_byte_order_is_its_printed_order(left: bytes, right: bytes) -> None:
-    printed = transform.document_id(ObjectId(left)), transform.document_id(ObjectId(right))
+    printed = documents.document_id(ObjectId(left)), documents.document_id(ObjectId(right))
     assert (left < right) == (printed[0] < printed[1])
 
 
 @given(st.text(), st.text())
 def test_string_order_is_utf8_byte_order(left: str, right: str) -> None:
     assert (left < right) == (left.encode() < right.encode())
-    assert transform.document_id(left) == left
+    assert documents.document_id(left) == left
 
 
 def test_numbers_do_not_print_in_their_order() -> None:
     """Why ids of other types are sorted by verify itself."""
-    assert 5 < 40 and transform.document_id(5) > transform.document_id(40)
+    assert 5 < 40 and documents.document_id(5) > documents.document_id(40)
 
 
 def test_expect_is_the_hash_of_the_index_document() -> None:
     visitor = factories.visitor(livechatData={"plan": "gold"}, visitorEmails=[{"address": "a@example.com"}])
     entry = expect(visitor)
     assert entry.id == visitor["_id"]
-    assert entry.content_hash == transform.to_index_document(visitor)["content_hash"]
+    assert entry.content_hash == visitors_collection.to_index_document(visitor)["content_hash"]
     assert entry.document is visitor
 
 
@@ -229,7 +230,7 @@ def test_repair_of_missing_and_different_indexes_at_the_visitor_version() -> Non
         action = repair_action("contacts-v1", Verdict(kind, visitor["_id"], expect(visitor), have), 0)
         assert action is not None
         assert action["_op_type"] == "index"
-        assert action["_source"] == transform.to_index_document(visitor)
+        assert action["_source"] == visitors_collection.to_index_document(visitor)
         assert (action["version"], action["version_type"]) == (VISITORS.version_of(visitor), "external_gte")
 
 

@@ -1,4 +1,5 @@
-"""Names, mapping and gram rule of the contacts index: what the indexer writes and the service reads.
+"""Names, mapping and custom-field gram rule of the visitors index (`rocketchat_livechat_visitor`, served by
+`contact.search`): what the indexer writes and the service reads.
 
 Pure: no I/O. Both sides import it; neither imports the other.
 """
@@ -7,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-# Fields of an indexed contact document.
-FIELD_ID: Final = "id"
+from contact_index import shared, substring
+
+# Fields of an indexed visitor document (besides `shared.FIELD_ID` and `shared.FIELD_CONTENT_HASH`).
 FIELD_TS: Final = "ts"
 FIELD_UPDATED_AT: Final = "updated_at"
 FIELD_EMAILS: Final = "emails"
@@ -17,7 +19,6 @@ FIELD_CUSTOM: Final = "custom"
 FIELD_CUSTOM_GRAMS: Final = "custom_grams"
 FIELD_CUSTOM_LONG: Final = "custom_long"
 FIELD_VISITOR: Final = "visitor"
-FIELD_CONTENT_HASH: Final = "content_hash"
 
 # Substring search over custom fields without ngram analyzers (absent from the minimal server):
 # the indexer stores every trigram of the lowercased value as a keyword "<key>:<gram>", padded at the
@@ -25,7 +26,7 @@ FIELD_CONTENT_HASH: Final = "content_hash"
 # characters or fewer is then exact; a longer one intersects its trigrams and the service confirms
 # the candidates literally. Values longer than GRAM_WINDOW only have grams for their head and are
 # also listed under FIELD_CUSTOM_LONG so that a match in their tail is still a candidate.
-GRAM_SIZE: Final = 3
+GRAM_SIZE: Final = substring.GRAM_SIZE
 GRAM_PAD: Final = "\x03"
 GRAM_WINDOW: Final = 1024
 GRAM_KEY_SEPARATOR: Final = ":"
@@ -34,7 +35,7 @@ MAX_QUERY_GRAMS: Final = 32
 MAPPING: Final[dict[str, Any]] = {
     "dynamic": "strict",
     "properties": {
-        FIELD_ID: {"type": "keyword"},
+        shared.FIELD_ID: {"type": "keyword"},
         FIELD_TS: {"type": "date"},
         FIELD_UPDATED_AT: {"type": "date"},
         FIELD_EMAILS: {"type": "keyword", "normalizer": "lowercase"},
@@ -43,30 +44,9 @@ MAPPING: Final[dict[str, Any]] = {
         FIELD_CUSTOM_GRAMS: {"type": "keyword"},
         FIELD_CUSTOM_LONG: {"type": "keyword"},
         FIELD_VISITOR: {"type": "object", "enabled": False},
-        FIELD_CONTENT_HASH: {"type": "keyword", "index": False, "doc_values": False},
+        shared.FIELD_CONTENT_HASH: {"type": "keyword", "index": False, "doc_values": False},
     },
 }
-
-SETTINGS: Final[dict[str, Any]] = {
-    "index": {
-        "number_of_shards": 1,
-        "auto_expand_replicas": "0-1",
-        "refresh_interval": "1s",
-    }
-}
-
-
-def index_name(alias: str, generation: int) -> str:
-    """The concrete index behind `alias` for one mapping generation: contacts-v1, contacts-v2, ..."""
-    return f"{alias}-v{generation}"
-
-
-def generation_of(alias: str, name: str) -> int | None:
-    """The generation number of a concrete index name, or None if it is not one of `alias`'s."""
-    prefix = f"{alias}-v"
-    if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
-        return None
-    return int(name[len(prefix) :])
 
 
 def fold(text: str) -> str:

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from contact_index import livechat_contacts as fields
-from contact_index import schema, substring
-from service.list_params import ListRequest
+from contact_index import shared, substring
+from service.lists.params import ListRequest
 
 DEFAULT_SORT: Final = (("name", 1),)
 # Contacts read per Elasticsearch request; count=0 (API_Allow_Infinite_Count) and large negative counts read several.
@@ -42,8 +42,8 @@ def sort_clauses(request: ListRequest) -> list[dict[str, Any]]:
                 }
             }
         )
-    if not any(schema.FIELD_ID in clause for clause in clauses):
-        clauses.append({schema.FIELD_ID: {"order": "asc"}})
+    if not any(shared.FIELD_ID in clause for clause in clauses):
+        clauses.append({shared.FIELD_ID: {"order": "asc"}})
     return clauses
 
 

@@ -9,9 +9,10 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import livechat_contacts as fields
-from service import list_query, rocketchat
+from service import rocketchat
 from service.errors import NotFound
-from service.list_params import ListRequest
+from service.lists import query as list_query
+from service.lists.params import ListRequest
 
 MAX_ID_BYTES = 512
 _SOURCE = {"includes": [fields.FIELD_CONTACT]}

@@ -1,5 +1,5 @@
 """The lookup's hot path to Elasticsearch: pre-serialized `_search` bodies posted over pooled connections
-(`service.es_http`), answers trimmed by `filter_path`.
+(`service.lookup.es_http`), answers trimmed by `filter_path`.
 
 elasticsearch-py stays for everything else (readiness); on this path its transport cost more CPU per lookup than
 Elasticsearch's own search (README, "Lookup benchmark"), so the one request a lookup makes is sent by hand.
@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 import orjson
 
-from contact_index import schema
-from service import query
+from contact_index import visitors as visitor_fields
 from service.errors import BackendFailed, BackendUnavailable
-from service.es_http import ElasticsearchHttp, ProtocolError
+from service.lookup import query
+from service.lookup.es_http import ElasticsearchHttp, ProtocolError
 from service.metrics import BackendObserver
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 FIRST_PAGE: Final = 10
 LAST_PAGE: Final = 1000
 # Only what the lookup reads: each hit's stored visitor and its sort values (for the next page).
-FILTER_PATH: Final = f"hits.hits._source.{schema.FIELD_VISITOR},hits.hits.sort"
+FILTER_PATH: Final = f"hits.hits._source.{visitor_fields.FIELD_VISITOR},hits.hits.sort"
 
 
 def search_body(criteria: query.Criteria, size: int, search_after: list[Any] | None) -> bytes:
@@ -34,7 +34,7 @@ def search_body(criteria: query.Criteria, size: int, search_after: list[Any] | N
         "query": query.search_query(criteria),
         "sort": query.SORT,
         "size": size,
-        "_source": {"includes": [schema.FIELD_VISITOR]},
+        "_source": {"includes": [visitor_fields.FIELD_VISITOR]},
         "track_total_hits": False,
     }
     if search_after is not None:

@@ -1,4 +1,4 @@
-"""Which custom fields are searchable, read from MongoDB (the lookup itself is `service.search`)."""
+"""Which custom fields are searchable, read from MongoDB (the lookup itself is `service.lookup.search`)."""
 
 from __future__ import annotations
 

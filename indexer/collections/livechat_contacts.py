@@ -1,4 +1,5 @@
-"""Pure conversion of a Rocket.Chat 7 contact (`rocketchat_livechat_contact`) into the document we index."""
+"""Rocket.Chat 7's contacts (`rocketchat_livechat_contact`, searched by `contacts.search`, read by `contacts.get`): the
+sync spec and the pure conversion of a contact into the document we index."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from contact_index import livechat_contacts as fields
-from contact_index import schema, substring
-from indexer import transform
+from contact_index import shared, substring
+from indexer import documents
+from indexer.specs import Spec
 
 # The paths `contacts.search` matches its text against (Rocket.Chat's `$or` of three regexes).
 SEARCH_PATHS: Final = ("name", "emails.address", "phones.phoneNumber")
@@ -43,27 +45,42 @@ def is_disabled(contact: Mapping[str, Any]) -> bool:
 def _sort_values(contact: Mapping[str, Any], path: str, kind: str) -> list[Any]:
     values = path_values(contact, path)
     if kind == "date":
-        return [transform.epoch_millis(value) for value in values if isinstance(value, dt.datetime)]
+        return [documents.epoch_millis(value) for value in values if isinstance(value, dt.datetime)]
     return [value[:SORT_KEYWORD_CHARS] for value in values if isinstance(value, str)]
 
 
 def content_hash(contact: Mapping[str, Any]) -> str:
-    return transform.content_hash(transform.to_printable(contact))
+    return documents.content_hash(documents.to_printable(contact))
 
 
 def to_index_document(contact: Mapping[str, Any]) -> dict[str, Any]:
     """The Elasticsearch document of an enabled contact."""
-    printed = transform.to_printable(contact)
+    printed = documents.to_printable(contact)
     texts = [value for path in SEARCH_PATHS for value in path_values(contact, path) if isinstance(value, str)]
     document: dict[str, Any] = {
-        schema.FIELD_ID: transform.document_id(contact.get("_id")),
-        schema.FIELD_CONTENT_HASH: transform.content_hash(printed),
+        shared.FIELD_ID: documents.document_id(contact.get("_id")),
+        shared.FIELD_CONTENT_HASH: documents.content_hash(printed),
         fields.FIELD_CONTACT: printed,
         fields.FIELD_SEARCH: substring.tokens(texts),
         fields.FIELD_HAS_TEXT: bool(texts),
         fields.FIELD_UNKNOWN: [value for value in path_values(contact, "unknown") if isinstance(value, bool)],
     }
     for path, (field, kind) in fields.SORT_FIELDS.items():
-        if field != schema.FIELD_ID:
+        if field != shared.FIELD_ID:
             document[field] = _sort_values(contact, path, kind)
     return document
+
+
+# Rocket.Chat keeps no trash for contacts: a hard delete is found by the change stream or, when polling, by
+# reconciliation.
+LIVECHAT_CONTACTS: Final = Spec(
+    name="livechat_contacts",
+    collection="rocketchat_livechat_contact",
+    alias="livechat_contacts",
+    to_document=to_index_document,
+    content_hash=content_hash,
+    mapping=fields.MAPPING,
+    settings=fields.SETTINGS,
+    version_fields=("_updatedAt", "createdAt"),
+    excluded=is_disabled,
+)

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from contact_index import schema
+from contact_index import shared
+from contact_index import visitors as visitor_fields
 from service.errors import InvalidCustom, InvalidParams
 
 SEARCH_PARAMETERS = frozenset({"email", "phone", "custom"})
 SORT: list[dict[str, Any]] = [
-    {schema.FIELD_TS: {"order": "asc", "missing": "_last"}},
-    {schema.FIELD_ID: {"order": "asc"}},
+    {visitor_fields.FIELD_TS: {"order": "asc", "missing": "_last"}},
+    {shared.FIELD_ID: {"order": "asc"}},
 ]
 
 
@@ -98,33 +99,33 @@ def _parse_form(raw: str) -> dict[str, str]:
 
 def custom_clause(key: str, value: str) -> dict[str, Any]:
     """Candidates whose `livechatData.<key>` may contain `value` (confirmed literally afterwards)."""
-    folded = schema.fold(value)
+    folded = visitor_fields.fold(value)
     if not folded:
-        grams: dict[str, Any] = {"term": {schema.FIELD_CUSTOM_GRAMS: schema.presence_term(key)}}
-    elif len(folded) < schema.GRAM_SIZE:
-        grams = {"prefix": {schema.FIELD_CUSTOM_GRAMS: schema.gram_term(key, folded)}}
-    elif len(folded) <= schema.GRAM_WINDOW:
+        grams: dict[str, Any] = {"term": {visitor_fields.FIELD_CUSTOM_GRAMS: visitor_fields.presence_term(key)}}
+    elif len(folded) < visitor_fields.GRAM_SIZE:
+        grams = {"prefix": {visitor_fields.FIELD_CUSTOM_GRAMS: visitor_fields.gram_term(key, folded)}}
+    elif len(folded) <= visitor_fields.GRAM_WINDOW:
         grams = {
             "bool": {
                 "filter": [
-                    {"term": {schema.FIELD_CUSTOM_GRAMS: schema.gram_term(key, gram)}}
-                    for gram in schema.query_grams(folded)
+                    {"term": {visitor_fields.FIELD_CUSTOM_GRAMS: visitor_fields.gram_term(key, gram)}}
+                    for gram in visitor_fields.query_grams(folded)
                 ]
             }
         }
     else:
         # Longer than any gram window: only a long value can hold it.
-        return {"term": {schema.FIELD_CUSTOM_LONG: key}}
-    return {"bool": {"should": [grams, {"term": {schema.FIELD_CUSTOM_LONG: key}}], "minimum_should_match": 1}}
+        return {"term": {visitor_fields.FIELD_CUSTOM_LONG: key}}
+    return {"bool": {"should": [grams, {"term": {visitor_fields.FIELD_CUSTOM_LONG: key}}], "minimum_should_match": 1}}
 
 
 def search_query(criteria: Criteria) -> dict[str, Any]:
     """The Elasticsearch query (filter context only: no scoring) for all criteria ANDed."""
     filters: list[dict[str, Any]] = []
     if criteria.email:
-        filters.append({"term": {schema.FIELD_EMAILS: criteria.email}})
+        filters.append({"term": {visitor_fields.FIELD_EMAILS: criteria.email}})
     if criteria.phone:
-        filters.append({"term": {schema.FIELD_PHONES: criteria.phone}})
+        filters.append({"term": {visitor_fields.FIELD_PHONES: criteria.phone}})
     filters.extend(custom_clause(key, value) for key, value in sorted(criteria.custom.items()))
     return {"bool": {"filter": filters}}
 
@@ -134,13 +135,13 @@ def confirms(contact: Mapping[str, Any], criteria: Criteria) -> bool:
     livechat_data = contact.get("livechatData")
     if not isinstance(livechat_data, Mapping):
         return not criteria.custom
-    return all(schema.value_contains(livechat_data.get(key), value) for key, value in criteria.custom.items())
+    return all(visitor_fields.value_contains(livechat_data.get(key), value) for key, value in criteria.custom.items())
 
 
 def first_confirmed(hits: Iterable[Mapping[str, Any]], criteria: Criteria) -> dict[str, Any] | None:
     """The first hit (in sort order) whose contact passes the literal check."""
     for hit in hits:
-        contact = hit.get("_source", {}).get(schema.FIELD_VISITOR)
+        contact = hit.get("_source", {}).get(visitor_fields.FIELD_VISITOR)
         if isinstance(contact, dict) and confirms(contact, criteria):
             return contact
     return None

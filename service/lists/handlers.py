@@ -1,0 +1,37 @@
+"""The handlers of the paged lists: Rocket.Chat 7's `contacts.search` and `contacts.get`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service import auth
+from service.handlers import json_response
+from service.keys import AUTHENTICATOR, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.lists import contacts as contact_list
+from service.lists import params as list_params
+
+
+async def contacts_search(request: web.Request) -> web.Response:
+    """Rocket.Chat 7's `contacts.search`: 401, then the parameters (400), then the permission (403), then the sort."""
+    authenticator = request.app[AUTHENTICATOR]
+    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
+    settings = request.app[SETTINGS]
+    requested = list_params.parse_search(list(request.query.items()), settings.paging)
+    await authenticator.require(caller, auth.CONTACTS_PERMISSION)
+    body = await contact_list.search(
+        request.app[ELASTICSEARCH],
+        request.app[MONGO_DATABASE],
+        settings.es_contacts_index,
+        list_params.with_sort(requested),
+    )
+    return json_response(body)
+
+
+async def contacts_get(request: web.Request) -> web.Response:
+    """Rocket.Chat 7's `contacts.get`: one enabled contact by `contactId`, or 404."""
+    authenticator = request.app[AUTHENTICATOR]
+    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
+    contact_id = list_params.parse_get(list(request.query.items()))
+    await authenticator.require(caller, auth.CONTACTS_PERMISSION)
+    body = await contact_list.get(request.app[ELASTICSEARCH], request.app[SETTINGS].es_contacts_index, contact_id)
+    return json_response(body)
