@@ -8,6 +8,7 @@ import math
 import pytest
 
 from service.errors import InvalidParamsMessage, InvalidSort, QueryFailed
+from service.lists import js
 from service.lists import params as list_params
 from service.lists.params import ListRequest, Paging
 
@@ -183,7 +184,7 @@ def test_get_keeps_the_id_as_sent() -> None:
     ],
 )
 def test_js_number(text: str, expected: float | None) -> None:
-    assert list_params.js_number(text) == expected
+    assert js.js_number(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -191,4 +192,4 @@ def test_js_number(text: str, expected: float | None) -> None:
     [(2.7, 2), (-2.7, -2), (1e20, 10**20), (1.5e21, 1), (-1e22, -1), (1e-6, 0), (5e-7, 5), (0.0, 0)],
 )
 def test_parse_int_of_a_printed_number(number: float, expected: int) -> None:
-    assert list_params.js_parse_int_of(number) == expected
+    assert js.js_parse_int_of(number) == expected
