@@ -47,8 +47,8 @@ LISTS_MAPPING_VERSION: Final = 2
 # as dates; an array sorts by its least value ascending and greatest descending, as MongoDB does).
 SORT_FIELDS: Final[dict[str, tuple[str, str]]] = {
     "_id": (shared.FIELD_ID, "keyword"),
-    "ts": ("sort_ts", "date"),
-    "_updatedAt": ("sort_updated_at", "date"),
+    "ts": (FIELD_TS, "date"),
+    "_updatedAt": (FIELD_UPDATED_AT, "date"),
     "lastChat.ts": ("sort_last_chat_ts", "date"),
     "name": ("sort_name", "keyword"),
     "username": ("sort_username", "keyword"),
@@ -86,7 +86,7 @@ MAPPING: Final[dict[str, Any]] = {
         shared.FIELD_CONTENT_HASH: {"type": "keyword", "index": False, "doc_values": False},
         FIELD_EMAIL_ADDRESSES: {"type": "keyword"},
         **{field: substring.mapping() for field in TOKEN_FIELDS},
-        **{field: {"type": kind} for field, kind in SORT_FIELDS.values() if field != shared.FIELD_ID},
+        **{field: {"type": kind} for field, kind in SORT_FIELDS.values() if field.startswith("sort_")},
     },
 }
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
@@ -39,20 +37,13 @@ async def next_generation(client: AsyncElasticsearch, alias: str) -> int:
     return max((generation for generation in generations if generation is not None), default=0) + 1
 
 
-def mapping_version(mapping: Mapping[str, Any]) -> int:
-    """The generation of a mapping (`_meta.version`); a mapping without one is generation 1."""
-    meta = mapping.get("_meta")
-    version = meta.get("version") if isinstance(meta, Mapping) else None
-    return version if isinstance(version, int) else 1
-
-
 async def add_new_fields(client: AsyncElasticsearch, index: str, spec: Spec) -> None:
     """Give an index of an older mapping generation the spec's new fields, so that this indexer's documents are not
     refused by its strict mapping. Documents written before lack them until `reindex` builds the next generation
     (whose `_meta.version` the service checks before it serves what needs them)."""
     found = await client.indices.get_mapping(index=index)
-    version = mapping_version(found.body.get(index, {}).get("mappings", {}))
-    if version >= mapping_version(spec.mapping):
+    version = shared.mapping_version(found.body.get(index, {}).get("mappings", {}))
+    if version >= shared.mapping_version(spec.mapping):
         return
     await client.indices.put_mapping(index=index, properties=dict(spec.mapping["properties"]))
     log.warning(
@@ -60,7 +51,7 @@ async def add_new_fields(client: AsyncElasticsearch, index: str, spec: Spec) -> 
         "--collection %s` to fill them for the documents indexed before",
         index,
         version,
-        mapping_version(spec.mapping),
+        shared.mapping_version(spec.mapping),
         spec.name,
     )
 

@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from service.auth import Authenticator
 from service.custom_fields import CustomFieldRegistry
+from service.lists.visitors import VisitorLists
 from service.lookup.search import ContactSearch
 from service.settings import Settings
 
@@ -19,3 +20,4 @@ MONGO_DATABASE = web.AppKey("mongo_database", AsyncDatabase[dict[str, Any]])
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 CUSTOM_FIELDS = web.AppKey("custom_fields", CustomFieldRegistry)
 CONTACT_SEARCH = web.AppKey("contact_search", ContactSearch)
+VISITOR_LISTS = web.AppKey("visitor_lists", VisitorLists)
