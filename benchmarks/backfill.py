@@ -33,13 +33,14 @@ from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from benchmarks.lookup import free_port, make_visitor
+from benchmarks.seeding import free_port, make_visitor
 from common import config
 from indexer import documents, indices, source
 from indexer.changes import upsert
 from indexer.collections import VISITORS
 from indexer.lease import CHECKPOINTS_COLLECTION
 from indexer.writer import batch_actions
+from tests.processes import process_environment
 
 RESULTS = Path(__file__).parent / "results" / "backfill.json"
 METEOR_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
@@ -164,17 +165,16 @@ async def measure_indexer(
     visitors' database slows the worker's long read cursor, and the benchmark must not slow what it measures.
     """
     port = free_port()
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": es_url,
-        "ES_INDEX": alias,
-        "COLLECTIONS": "visitors",
-        "BATCH_SIZE": str(batch_size),
-        "METRICS_PORT": str(port),
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "WARNING",
-    }
+    environment = process_environment(
+        mongo_url,
+        es_url,
+        alias,
+        COLLECTIONS="visitors",
+        BATCH_SIZE=str(batch_size),
+        METRICS_PORT=str(port),
+        LOG_FORMAT="json",
+        LOG_LEVEL="WARNING",
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "indexer", "run", "--no-progress", env=environment
     )

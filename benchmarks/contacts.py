@@ -33,10 +33,11 @@ from elasticsearch import AsyncElasticsearch
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from benchmarks.lookup import TOKEN, free_port, index_generated, seed_mongo, wait_ready, with_database
+from benchmarks.seeding import TOKEN, free_port, index_generated, seed_mongo, wait_ready, with_database
 from common import config
 from indexer.collections import LIVECHAT_CONTACTS
 from service import rocketchat
+from tests.processes import process_environment
 
 RESULTS = Path(__file__).parent / "results" / "contacts.json"
 HEADERS = {"X-User-Id": "bench-agent", "X-Auth-Token": TOKEN}
@@ -230,14 +231,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         build_seconds = await build_index(es, database, alias, args.contacts)
         kinds = searches(args.contacts, args.requests, seed=3)
         port = free_port()
-        environment = {
-            **os.environ,
-            "MONGO_URL": with_database(mongo_url, database_name),
-            "ES_INDEX": alias,
-            "ES_CONTACTS_INDEX": alias,
-            "PORT": str(port),
-            "LOG_LEVEL": "WARNING",
-        }
+        environment = process_environment(
+            with_database(mongo_url, database_name),
+            None,
+            alias,
+            ES_CONTACTS_INDEX=alias,
+            PORT=str(port),
+            LOG_LEVEL="WARNING",
+        )
         service = await asyncio.create_subprocess_exec(sys.executable, "-m", "service", env=environment)
         try:
             es_port = int(config.es_nodes(es_url)[0].rsplit(":", 1)[1].split("/")[0])

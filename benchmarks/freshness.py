@@ -28,8 +28,9 @@ import aiohttp
 from pymongo import AsyncMongoClient
 
 from benchmarks.backfill import realistic_visitor
-from benchmarks.lookup import TOKEN, free_port, seed_mongo, wait_ready, with_database
+from benchmarks.seeding import TOKEN, free_port, seed_mongo, wait_ready, with_database
 from indexer.collections import VISITORS
+from tests.processes import process_environment
 
 RESULTS = Path(__file__).parent / "results" / "freshness.json"
 
@@ -57,18 +58,17 @@ async def measure_mode(
     await collection.insert_many([realistic_visitor(number, rng) for number in range(visitors)])
     await seed_mongo(server_url, name)
     port = free_port()
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": es_url,
-        "ES_INDEX": alias,
-        "COLLECTIONS": "visitors",
-        "SYNC_MODE": mode,
-        "POLL_INTERVAL": "0.5",
-        "METRICS_PORT": "0",
-        "LOG_LEVEL": "WARNING",
-        "PORT": str(port),
-    }
+    environment = process_environment(
+        mongo_url,
+        es_url,
+        alias,
+        COLLECTIONS="visitors",
+        SYNC_MODE=mode,
+        POLL_INTERVAL="0.5",
+        METRICS_PORT="0",
+        LOG_LEVEL="WARNING",
+        PORT=str(port),
+    )
     indexer = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "indexer", "run", "--no-progress", env=environment
     )

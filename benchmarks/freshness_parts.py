@@ -24,7 +24,7 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
-from benchmarks.lookup import RESULTS_DIR
+from benchmarks.seeding import RESULTS_DIR
 from indexer import indices, source
 from indexer.changes import upsert
 from indexer.collections import VISITORS

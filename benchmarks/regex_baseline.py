@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from pymongo import AsyncMongoClient
 
-from benchmarks.lookup import RESULTS_DIR, lookups, make_visitor
+from benchmarks.seeding import RESULTS_DIR, lookups, make_visitor
 from indexer.collections import VISITORS
 
 

@@ -1,1 +1,1 @@
-"""Process plumbing shared by the service and the indexer (logging set-up)."""
+"""Process plumbing shared by the service and the indexer: the settings loader, logging, the metrics server."""

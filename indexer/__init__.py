@@ -1,1 +1,2 @@
-"""Keeps an Elasticsearch index in sync with Rocket.Chat's `rocketchat_livechat_visitor` collection."""
+"""Keeps Elasticsearch in sync with Rocket.Chat's MongoDB, one index per synced collection (`indexer.collections`:
+visitors, Rocket.Chat 7's contacts): backfill, change streams or polling, deletes, `verify`, `reindex`."""

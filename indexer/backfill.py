@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from indexer import changes, indices, source
 from indexer.checkpoint import Position
-from indexer.lease import utcnow
+from indexer.clock import now_millis, utcnow
 from indexer.metrics import Metrics
 from indexer.pipeline import ChangeFeed, pump, read_ahead
 from indexer.specs import Spec
@@ -32,10 +31,6 @@ async def records(database: AsyncDatabase[dict[str, Any]], spec: Spec, after: An
     async for documents in read_ahead(source.batches_by_id(database, spec, after, batch_size), depth=2):
         for document in documents:
             yield changes.upsert(spec, document, Position(backfill_after=document["_id"]))
-
-
-def now_millis() -> int:
-    return int(time.time() * 1000)
 
 
 async def backfill(sync: Sync, stream_mode: bool, resume_after: Any) -> bool:

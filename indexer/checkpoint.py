@@ -15,7 +15,8 @@ from typing import Any, Final
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from indexer.lease import Lease, LeaseLost, utcnow
+from indexer.clock import utcnow
+from indexer.lease import Lease, LeaseLost
 
 UNSET: Final[Any] = object()
 

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer.lease import utcnow
+from indexer.clock import utcnow
 
 DEAD_LETTERS_COLLECTION: Final = "contact_search_dead_letters"
 

@@ -16,6 +16,8 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from indexer.clock import utcnow
+
 CHECKPOINTS_COLLECTION: Final = "contact_search_checkpoints"
 # A leader stops writing this long before its lease expires for the others, to absorb clock skew.
 SAFETY_MARGIN: Final = 0.25
@@ -25,12 +27,6 @@ log = logging.getLogger(__name__)
 
 class LeaseLost(Exception):
     """Another process holds the lease now: stop writing."""
-
-
-def utcnow() -> dt.datetime:
-    """Naive UTC with millisecond precision, as MongoDB stores dates."""
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def cancelled() -> bool:

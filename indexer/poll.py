@@ -9,7 +9,7 @@ import logging
 import time
 from collections import OrderedDict
 
-from indexer import changes, documents, source
+from indexer import changes, clock, documents, source
 from indexer.checkpoint import Position
 from indexer.pipeline import ChangeFeed
 from indexer.reconcile import Reconciler
@@ -72,7 +72,7 @@ async def poll(sync: Sync, reconciler: Reconciler, reconcile_now: bool) -> None:
     synced_saved = 0.0
     while not sync.stop.is_set():
         sync.lease.check()
-        started = int(time.time() * 1000)
+        started = clock.now_millis()
         since = {key: millis_to_datetime(poll_since(value, overlap)) for key, value in cursor.items()}
 
         async def feed(started: int = started, since: dict[str, dt.datetime] = since) -> ChangeFeed:

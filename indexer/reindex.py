@@ -21,7 +21,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from indexer import indices, source
 from indexer.backfill import records
 from indexer.checkpoint import CheckpointStore, Position, ReindexRequests
-from indexer.lease import CHECKPOINTS_COLLECTION, Lease, utcnow
+from indexer.clock import utcnow
+from indexer.lease import CHECKPOINTS_COLLECTION, Lease
 from indexer.metrics import Metrics
 from indexer.pipeline import pump
 from indexer.reconcile import remove_extras

@@ -9,7 +9,7 @@ import time
 
 from indexer import changes, source
 from indexer.checkpoint import Position
-from indexer.lease import utcnow
+from indexer.clock import utcnow
 from indexer.pipeline import ChangeFeed, SaveBehind
 from indexer.reconcile import Reconciler
 from indexer.sync import Sync

@@ -24,7 +24,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from indexer import indices, scans
+from indexer import clock, indices, scans
 from indexer.changes import Change
 from indexer.dead_letters import DeadLetter, DeadLetters
 from indexer.drift import (
@@ -63,7 +63,7 @@ class Repairs:
         self.pending: list[Change] = []
 
     async def add(self, verdict: Verdict) -> None:
-        change = repair_change(self.writer.spec, verdict, int(time.time() * 1000))
+        change = repair_change(self.writer.spec, verdict, clock.now_millis())
         if change is None:
             return
         self.pending.append(change)

@@ -1,1 +1,2 @@
-"""The HTTP API: Rocket.Chat's `GET /api/v1/omnichannel/contact.search`, answered from Elasticsearch."""
+"""The HTTP API: Rocket.Chat's omnichannel contact routes (`contact.search`, `contacts.search`, `contacts.get`)
+answered from Elasticsearch, with Rocket.Chat's authentication, permissions, validation and envelopes."""

@@ -22,7 +22,7 @@ log = logging.getLogger("service")
 
 
 def event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
-    """uvloop where installed and asked for: it halves the event loop's share of a lookup's CPU (README)."""
+    """uvloop where installed and asked for: it halves the event loop's share of a lookup's CPU (docs/benchmarks.md)."""
     if settings.event_loop == "uvloop":
         try:
             import uvloop

@@ -14,7 +14,8 @@ import orjson
 import pymongo.errors
 from aiohttp import web
 
-from service.errors import ApiError, BackendFailed, BackendUnavailable
+from service import backend_failures
+from service.errors import ApiError
 from service.keys import ELASTICSEARCH, MONGO_DATABASE, SETTINGS
 from service.openapi import OPENAPI
 
@@ -52,32 +53,6 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(OPENAPI)
 
 
-def _error_type(failure: elasticsearch.ApiError) -> str | None:
-    body = failure.body
-    error = body.get("error") if isinstance(body, dict) else None
-    return error.get("type") if isinstance(error, dict) else None
-
-
-def _backend_failure(failure: Exception) -> ApiError | None:
-    """The API error a backend failure maps to, or None for anything that is not a backend's."""
-    if isinstance(failure, elasticsearch.NotFoundError):
-        return BackendUnavailable("Search index is not available")
-    if isinstance(failure, elasticsearch.ApiError) and failure.meta.status in {429, 503}:
-        return BackendUnavailable("Search backend is overloaded")
-    if isinstance(failure, elasticsearch.ApiError) and _error_type(failure) == "search_phase_execution_exception":
-        # Shards failed (partial results are refused): a node went away mid-search, which passes.
-        return BackendUnavailable("Search backend is unavailable")
-    if isinstance(failure, elasticsearch.ApiError):
-        return BackendFailed("Search backend failed")
-    if isinstance(failure, elasticsearch.TransportError):
-        return BackendUnavailable("Search backend is unavailable")
-    if isinstance(failure, pymongo.errors.ConnectionFailure | pymongo.errors.ServerSelectionTimeoutError):
-        return BackendUnavailable("Database is unavailable")
-    if isinstance(failure, pymongo.errors.PyMongoError):
-        return BackendFailed("Database failed")
-    return None
-
-
 @web.middleware
 async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Maps failures to JSON envelopes, marks responses uncacheable and logs one line per request."""
@@ -95,7 +70,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     except asyncio.CancelledError:
         raise
     except Exception as failure:
-        mapped = _backend_failure(failure)
+        mapped = backend_failures.for_exception(failure)
         if mapped is None:
             log.exception("unexpected failure on %s", request.path)
             mapped = ApiError("Internal server error")

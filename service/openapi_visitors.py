@@ -16,7 +16,8 @@ _SORT_KEY = '"(?:' + "|".join(re.escape(path) for path in fields.SORT_FIELDS) + 
 SORT_PATTERN: Final = parts.sort_pattern(_SORT_KEY)
 _STRINGS = f"\\[{_SPACE}(?:{_STRING}(?:{_SPACE},{_SPACE}{_STRING})*)?{_SPACE}\\]"
 _EXCEPTIONS = f'"exceptions"{_SPACE}:{_SPACE}{_STRINGS}'
-SELECTOR_PATTERN: Final = f'^{_SPACE}\\{{{_SPACE}(?:"term"{_SPACE}:{_SPACE}{_STRING}{_SPACE}(?:,{_SPACE}{_EXCEPTIONS}{_SPACE})?)?\\}}{_SPACE}$'
+_TERM = f'"term"{_SPACE}:{_SPACE}{_STRING}{_SPACE}'
+SELECTOR_PATTERN: Final = f"^{_SPACE}\\{{{_SPACE}(?:{_TERM}(?:,{_SPACE}{_EXCEPTIONS}{_SPACE})?)?\\}}{_SPACE}$"
 
 _VISITOR: Final[dict[str, Any]] = {
     "type": "object",

@@ -9,8 +9,8 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import livechat_contacts as fields
-from service import rocketchat
-from service.errors import NotFound
+from service import backend_failures, rocketchat
+from service.errors import BackendFailed, NotFound
 from service.lists import pages
 from service.lists import query as list_query
 from service.lists.params import ListRequest
@@ -53,6 +53,8 @@ async def get(client: AsyncElasticsearch, alias: str, contact_id: str) -> dict[s
         if isinstance(failure.body, dict) and failure.body.get("found") is False:
             raise NotFound("no such contact") from None
         raise  # the index itself is missing: the middleware's 503
+    if not isinstance(found.body, dict):
+        raise BackendFailed(backend_failures.FAILED)  # a 200 that is not Elasticsearch's JSON (a proxy's page)
     return {"contact": found["_source"][fields.FIELD_CONTACT], "success": True}
 
 

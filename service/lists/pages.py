@@ -7,6 +7,7 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 
+from service import backend_failures
 from service.lists import paging
 from service.lists.params import ListRequest
 
@@ -27,17 +28,26 @@ async def read(
     common: dict[str, Any] = {"index": alias, "query": query, "allow_partial_search_results": False}
     if request.offset > max_window - first:
         # Past any index's end (`from` is a 32-bit integer): only the total is needed.
-        response = await client.search(**common, size=0, track_total_hits=True)
+        response = await search(client, **common, size=0, track_total_hits=True)
         return [], response["hits"]["total"]["value"]
     common.update(sort=sort, source={"includes": [source]})
-    response = await client.search(**common, from_=request.offset, size=first, track_total_hits=True)
+    response = await search(client, **common, from_=request.offset, size=first, track_total_hits=True)
     total = response["hits"]["total"]["value"]
     hits = response["hits"]["hits"]
     found = [hit["_source"][source] for hit in hits]
     # Every match (count=0), or a MongoDB negative limit larger than a page: the rest after the last hit.
     while len(hits) == paging.PAGE and (limit is None or len(found) < limit):
         wanted = paging.PAGE if limit is None else min(paging.PAGE, limit - len(found))
-        response = await client.search(**common, size=wanted, search_after=hits[-1]["sort"], track_total_hits=False)
+        response = await search(client, **common, size=wanted, search_after=hits[-1]["sort"], track_total_hits=False)
         hits = response["hits"]["hits"]
         found.extend(hit["_source"][source] for hit in hits)
     return found, total
+
+
+async def search(client: AsyncElasticsearch, **arguments: Any) -> dict[str, Any]:
+    """One `_search`; an answer with failed shards or a timeout is the contract's error, never a short page."""
+    answer: dict[str, Any] = (await client.search(**arguments)).body
+    refused = backend_failures.for_answer(answer)
+    if refused is not None:
+        raise refused
+    return answer

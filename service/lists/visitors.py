@@ -43,7 +43,8 @@ class VisitorLists:
     async def autocomplete(self, request: visitor_query.Autocomplete) -> dict[str, Any]:
         """Rocket.Chat's `{items, success}`: the first ten visitors by name whose name starts with the prefix."""
         await self._require_generation()
-        response = await self._client.search(
+        response = await pages.search(
+            self._client,
             index=self._alias,
             query=visitor_query.autocomplete_query(request),
             sort=visitor_query.autocomplete_sort(),

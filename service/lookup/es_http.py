@@ -3,9 +3,9 @@ request written with a single send, the answer parsed as it arrives; the nodes o
 cannot be reached set aside for a while.
 
 Why not aiohttp's client (or elastic-transport): under load their Python request path and their two sends per
-request (head, then body) cost the service more CPU per lookup than Elasticsearch spent answering it (README,
-"Lookup benchmark"). This client does only what `POST /<alias>/_search` needs: `Content-Length` or chunked answers,
-`Connection: close`, http or https, and basic auth from the URL.
+request (head, then body) cost the service more CPU per lookup than Elasticsearch spent answering it
+(docs/benchmarks.md, "Lookups"). This client does only what `POST /<alias>/_search` needs: `Content-Length` or
+chunked answers, `Connection: close`, http or https, and basic auth from the URL.
 """
 
 from __future__ import annotations

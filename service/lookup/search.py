@@ -2,7 +2,7 @@
 (`service.lookup.es_http`), answers trimmed by `filter_path`.
 
 elasticsearch-py stays for everything else (readiness); on this path its transport cost more CPU per lookup than
-Elasticsearch's own search (README, "Lookup benchmark"), so the one request a lookup makes is sent by hand.
+Elasticsearch's own search (docs/benchmarks.md), so the one request a lookup makes is sent by hand.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from urllib.parse import quote
 import orjson
 
 from contact_index import visitors as visitor_fields
-from service.errors import BackendFailed, BackendUnavailable
+from service import backend_failures
+from service.errors import ApiError, BackendFailed, BackendUnavailable
 from service.lookup import query
 from service.lookup.es_http import ElasticsearchHttp, ProtocolError
 from service.metrics import BackendObserver
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 
 FIRST_PAGE: Final = 10
 LAST_PAGE: Final = 1000
-# Only what the lookup reads: each hit's stored visitor and its sort values (for the next page).
-FILTER_PATH: Final = f"hits.hits._source.{visitor_fields.FIELD_VISITOR},hits.hits.sort"
+# Only what the lookup reads: each hit's stored visitor and its sort values (for the next page), and what says the
+# answer is whole (failed shards, a timeout: `backend_failures.for_answer`).
+FILTER_PATH: Final = f"hits.hits._source.{visitor_fields.FIELD_VISITOR},hits.hits.sort,_shards.failed,timed_out"
 
 
 def search_body(criteria: query.Criteria, size: int, search_after: list[Any] | None) -> bytes:
@@ -40,15 +42,6 @@ def search_body(criteria: query.Criteria, size: int, search_after: list[Any] | N
     if search_after is not None:
         body["search_after"] = search_after
     return orjson.dumps(body)
-
-
-def failure_for_status(status: int) -> BackendUnavailable | BackendFailed:
-    """Elasticsearch's error status → the contract's 503 or 502 (the same rule as for elasticsearch-py's errors)."""
-    if status == 404:
-        return BackendUnavailable("Search index is not available")
-    if status in {429, 503}:
-        return BackendUnavailable("Search backend is overloaded")
-    return BackendFailed("Search backend failed")
 
 
 class ContactSearch:
@@ -77,7 +70,7 @@ class ContactSearch:
         started = time.perf_counter()
         try:
             hits = await self._post(body)
-        except (BackendUnavailable, BackendFailed) as failure:
+        except ApiError as failure:
             if self._observer is not None:
                 self._observer.failed("elasticsearch", type(failure).__name__)
             raise
@@ -90,12 +83,17 @@ class ContactSearch:
             status, raw = await self._http.post(self._path, body)
         except TimeoutError as failure:
             log.warning("Elasticsearch timed out")
-            raise BackendUnavailable("Search backend is unavailable") from failure
+            raise BackendUnavailable(backend_failures.UNAVAILABLE) from failure
         except (OSError, ProtocolError) as failure:
             log.warning("Elasticsearch unreachable: %s", type(failure).__name__)
-            raise BackendUnavailable("Search backend is unavailable") from failure
+            raise BackendUnavailable(backend_failures.UNAVAILABLE) from failure
         if status != 200:
             log.warning("Elasticsearch answered %d to a lookup", status)
-            raise failure_for_status(status)
-        hits = orjson.loads(raw).get("hits", {}).get("hits", [])
+            raise backend_failures.for_status(status, backend_failures.error_type(raw))
+        try:
+            answer = backend_failures.parse_answer(raw)
+        except (BackendUnavailable, BackendFailed):
+            log.warning("Elasticsearch answered a lookup with a partial or unreadable 200")
+            raise
+        hits = answer.get("hits", {}).get("hits", [])
         return hits if isinstance(hits, list) else []

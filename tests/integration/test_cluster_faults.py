@@ -6,14 +6,13 @@
 - The index switched read-only (the flood-stage block): the worker pauses, dead-letters nothing, keeps its checkpoint,
   and resumes once the block is lifted, nothing lost.
 
-Every wait polls a condition under a generous ceiling; the figures are printed for the README's reliability table.
+Every wait polls a condition under a generous ceiling; the figures are printed for docs/reliability.md's table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import random
 import re
 import signal
@@ -41,6 +40,7 @@ from tests import factories
 from tests.conftest import Services, with_database
 from tests.integration.indexer_helpers import checkpoint_of, eventually, in_sync, indexed, running, worker_settings
 from tests.integration.own_stack import OwnStack, own_stack
+from tests.processes import process_environment
 
 pytestmark = pytest.mark.slow
 
@@ -89,21 +89,20 @@ async def seed(database: AsyncDatabase[dict[str, Any]], count: int) -> None:
     )
 
 
-def process_environment(stack: OwnStack, mongo_url: str, alias: str, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": stack.es_url,
-        "ES_INDEX": alias,
-        "COLLECTIONS": "visitors",  # what these tests seed and check (each test has its own alias)
-        "ES_SHARDS": "2",
-        "ES_REPLICAS": "1",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "WARNING",
-        "POLL_INTERVAL": "0.5",
-        "LEASE_TTL": "5",
+def cluster_environment(stack: OwnStack, mongo_url: str, alias: str, **extra: str) -> dict[str, str]:
+    return process_environment(
+        mongo_url,
+        stack.es_url,
+        alias,
+        COLLECTIONS="visitors",  # what these tests seed and check (each test has its own alias)
+        ES_SHARDS="2",
+        ES_REPLICAS="1",
+        LOG_FORMAT="json",
+        LOG_LEVEL="WARNING",
+        POLL_INTERVAL="0.5",
+        LEASE_TTL="5",
         **extra,
-    }
+    )
 
 
 async def start(module: str, environment: dict[str, str], log: Path, *args: str) -> asyncio.subprocess.Process:
@@ -231,7 +230,7 @@ async def test_kill_9_of_a_data_node_under_lookups_and_writes_answers_every_look
     ids = [visitor["_id"] async for visitor in database[VISITORS.collection].find({"username": {"$exists": 1}})]
     ids = [each for each in ids if not str(each).startswith("lookup-")]
     metrics_port, service_port = free_port(), free_port()
-    environment = process_environment(cluster, mongo_url, alias)
+    environment = cluster_environment(cluster, mongo_url, alias)
     indexer = await start("indexer", environment | {"METRICS_PORT": str(metrics_port)}, tmp_path / "indexer.log")
     # BACKEND_TIMEOUT is raised from 5 s: a node starting up shares these 2 cores with two more nodes and the test.
     service_environment = environment | {"PORT": str(service_port), "BACKEND_TIMEOUT": "20"}
@@ -335,7 +334,7 @@ async def test_the_wire_server_restarted_under_the_worker_it_resumes_and_loses_n
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=False)
     database = client.get_default_database()
     es = cluster_client(cluster)
-    environment = process_environment(cluster, mongo_url, alias, METRICS_PORT="0")
+    environment = cluster_environment(cluster, mongo_url, alias, METRICS_PORT="0")
     indexer = await start("indexer", environment, tmp_path / "indexer.log")
     try:
         await seed(database, 1000)

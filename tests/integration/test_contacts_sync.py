@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import sys
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +24,7 @@ from tests import factories
 from tests.conftest import Services
 from tests.integration.conftest import service_settings, serving, start_client
 from tests.integration.indexer_helpers import eventually, quiet_progress, running, worker_settings
+from tests.processes import process_environment
 
 AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
 
@@ -117,14 +117,13 @@ async def test_the_indexer_process_syncs_both_collections(
         [factories.livechat_contact(f"c{number}") for number in range(30)]
         + [factories.livechat_contact("off", enabled=False)]
     )
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "ES_CONTACTS_INDEX": f"{alias}-lc",
-        "METRICS_PORT": "0",
-    }
+    environment = process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        ES_CONTACTS_INDEX=f"{alias}-lc",
+        METRICS_PORT="0",
+    )
 
     async def indexer(*arguments: str) -> tuple[int, str]:
         process = await asyncio.create_subprocess_exec(

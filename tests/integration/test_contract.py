@@ -1,4 +1,4 @@
-"""Every row of shared/contract.md, against the real service, indexer, Elasticsearch and Mongo wire server.
+"""Every row of docs/contract.md, against the real service, indexer, Elasticsearch and Mongo wire server.
 
 One read-only world is seeded and indexed for the module; each case is a request and its exact answer.
 """

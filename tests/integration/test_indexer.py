@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 from typing import Any
 
 import aiohttp
@@ -38,6 +37,7 @@ from tests.integration.indexer_helpers import (
     start_worker,
     worker_settings,
 )
+from tests.processes import process_environment
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -320,16 +320,15 @@ async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
 ) -> None:
     await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(5000)])
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "COLLECTIONS": "visitors",
-        "BATCH_SIZE": "200",
-        "METRICS_PORT": "0",
-        "LOG_FORMAT": "json",
-    }
+    environment = process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        COLLECTIONS="visitors",
+        BATCH_SIZE="200",
+        METRICS_PORT="0",
+        LOG_FORMAT="json",
+    )
     returncode, stderr = await sigterm_worker(
         environment, lambda: eventually(lambda: _backfill_started(database, alias), within=30, interval=0.02), 30
     )
@@ -348,16 +347,15 @@ async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
 async def test_sigterm_while_mongodb_is_unreachable_still_exits_0_promptly(
     services: Services, alias: str, unused_tcp_port: int
 ) -> None:
-    environment = {
-        **os.environ,
+    environment = process_environment(
+        f"mongodb://127.0.0.1:{unused_tcp_port}/absent?serverSelectionTimeoutMS=2000",
+        services.es_url,
+        alias,
         # Nothing listens there; a short server selection stands for MongoDB going away under a running worker.
-        "MONGO_URL": f"mongodb://127.0.0.1:{unused_tcp_port}/absent?serverSelectionTimeoutMS=2000",
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "COLLECTIONS": "visitors",
-        "METRICS_PORT": "0",
-        "LEASE_TTL": "4",
-    }
+        COLLECTIONS="visitors",
+        METRICS_PORT="0",
+        LEASE_TTL="4",
+    )
     # Past the first failed server selection the worker is retrying; SIGTERM then must not wait for MongoDB.
     returncode, stderr = await sigterm_worker(
         environment, lambda: asyncio.sleep(0), 15, logged=b"cannot reach MongoDB for the lease"
@@ -468,14 +466,13 @@ async def test_a_running_worker_is_scraped_over_http(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], alias: str, unused_tcp_port: int
 ) -> None:
     await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(30)])
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "METRICS_PORT": str(unused_tcp_port),
-        "SYNC_MODE": "poll",
-    }
+    environment = process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        METRICS_PORT=str(unused_tcp_port),
+        SYNC_MODE="poll",
+    )
     scraped: dict[str, str] = {}
 
     async def scrape() -> bool:

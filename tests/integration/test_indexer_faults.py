@@ -37,6 +37,7 @@ from tests.integration.indexer_helpers import (
 )
 from tests.integration.own_stack import OwnStack
 from tests.integration.own_stack import own_stack as started_stack
+from tests.processes import process_environment
 
 pytestmark = pytest.mark.slow
 
@@ -60,19 +61,18 @@ async def seed(database: AsyncDatabase[dict[str, Any]], count: int, seed: int = 
 
 
 def worker_environment(services: Services, mongo_url: str, alias: str, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "COLLECTIONS": "visitors",
-        "METRICS_PORT": "0",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "WARNING",
-        "LEASE_TTL": "2",
-        "POLL_INTERVAL": "0.5",
+    return process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        COLLECTIONS="visitors",
+        METRICS_PORT="0",
+        LOG_FORMAT="json",
+        LOG_LEVEL="WARNING",
+        LEASE_TTL="2",
+        POLL_INTERVAL="0.5",
         **extra,
-    }
+    )
 
 
 async def test_kill_9_five_times_during_a_large_backfill_then_a_normal_run_leaves_no_drift(
@@ -185,16 +185,15 @@ async def test_sigterm_after_both_backends_went_away_still_exits_0(own_stack: Ow
     try:
         database = client.get_default_database()
         await seed(database, 50)
-        environment = {
-            **os.environ,
-            "MONGO_URL": mongo_url,
-            "ES_URL": own_stack.es_url,
-            "ES_INDEX": alias,
-            "COLLECTIONS": "visitors",
-            "METRICS_PORT": "0",
-            "LEASE_TTL": "3",
-            "POLL_INTERVAL": "0.5",
-        }
+        environment = process_environment(
+            mongo_url,
+            own_stack.es_url,
+            alias,
+            COLLECTIONS="visitors",
+            METRICS_PORT="0",
+            LEASE_TTL="3",
+            POLL_INTERVAL="0.5",
+        )
 
         async def synced_then_backends_gone() -> None:
             await eventually(lambda: _synced_after_backfill(database, alias), within=120, interval=0.5)

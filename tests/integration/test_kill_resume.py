@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import signal
 import sys
 from typing import Any
@@ -21,6 +20,7 @@ from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import checkpoint_of, eventually, in_sync
+from tests.processes import process_environment
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -58,20 +58,19 @@ async def test_kill_9_during_backfill_and_during_sync_then_resume_leaves_no_drif
     seeded_contacts = [factories.livechat_contact(f"c{number}") for number in range(1500)]
     await contacts.insert_many(seeded_contacts)
     contacts_spec = LIVECHAT_CONTACTS.with_alias(f"{alias}-lc")
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "ES_CONTACTS_INDEX": contacts_spec.alias,
-        "SYNC_MODE": sync_mode,
-        "BATCH_SIZE": "100",
-        "CHECKPOINT_INTERVAL": "0.2",
-        "POLL_INTERVAL": "0.2",
-        "LEASE_TTL": "2",
-        "METRICS_PORT": "0",
-        "LOG_LEVEL": "WARNING",
-    }
+    environment = process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        ES_CONTACTS_INDEX=contacts_spec.alias,
+        SYNC_MODE=sync_mode,
+        BATCH_SIZE="100",
+        CHECKPOINT_INTERVAL="0.2",
+        POLL_INTERVAL="0.2",
+        LEASE_TTL="2",
+        METRICS_PORT="0",
+        LOG_LEVEL="WARNING",
+    )
 
     async def backfill_moved() -> bool:
         return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("after") is not None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
-import os
 import sys
 from typing import Any
 
@@ -24,6 +23,7 @@ from indexer.settings import Settings
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import eventually, index_side, indexed, quiet_progress, running, worker_settings
+from tests.processes import process_environment
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -67,13 +67,12 @@ async def test_once_dead_letters_a_refused_visitor_says_so_and_exits_1(
 ) -> None:
     refused = refusable()
     await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(20)] + [refused])
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "COLLECTIONS": "visitors",
-    }
+    environment = process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        COLLECTIONS="visitors",
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

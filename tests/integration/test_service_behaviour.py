@@ -220,6 +220,6 @@ async def test_a_lookup_goes_on_to_the_next_node_when_one_cannot_be_reached(
 
 
 async def _stored(database: AsyncDatabase[dict[str, Any]]) -> Any:
-    from indexer import transform
+    from indexer import documents
 
-    return transform.to_printable(await database[VISITORS.collection].find_one({"_id": "v1"}))
+    return documents.to_printable(await database[VISITORS.collection].find_one({"_id": "v1"}))

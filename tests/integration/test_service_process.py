@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import time
@@ -25,6 +24,7 @@ from indexer.collections import VISITORS
 from tests import factories
 from tests.conftest import Services
 from tests.integration.conftest import Indexer
+from tests.processes import process_environment
 
 SEARCH = "/api/v1/omnichannel/contact.search"
 AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
@@ -53,13 +53,12 @@ async def test_sigterm_under_load_drops_no_request_and_exits_0(
 ) -> None:
     await seed(database, index_visitors)
     port = free_port()
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "COLLECTIONS": "visitors",
-    }
+    environment = process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        COLLECTIONS="visitors",
+    )
     environment |= {"PORT": str(port), "SHUTDOWN_GRACE": "10", "LOG_LEVEL": "WARNING"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "--workers", str(workers), env=environment
@@ -150,13 +149,12 @@ async def service_process(
 ) -> AsyncIterator[Process]:
     await seed(database, index_visitors)
     port, metrics_port = free_port(), free_port()
-    environment = {
-        **os.environ,
-        "MONGO_URL": mongo_url,
-        "ES_URL": services.es_url,
-        "ES_INDEX": alias,
-        "COLLECTIONS": "visitors",
-    }
+    environment = process_environment(
+        mongo_url,
+        services.es_url,
+        alias,
+        COLLECTIONS="visitors",
+    )
     environment |= {"PORT": str(port), "KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT), "LOG_LEVEL": "INFO"}
     environment |= {"METRICS_PORT": str(metrics_port)}
     process = await asyncio.create_subprocess_exec(
