@@ -183,6 +183,8 @@ def test_ingress_sends_exactly_the_lookup_to_the_service(rendered: dict[str, lis
         ("/api/v1/omnichannel/contact.search", "Exact"),
         ("/api/v1/omnichannel/contacts.search", "Exact"),
         ("/api/v1/omnichannel/contacts.get", "Exact"),
+        ("/api/v1/livechat/visitors.search", "Exact"),
+        ("/api/v1/livechat/visitors.autocomplete", "Exact"),
     ]
     for path in ours["http"]["paths"]:
         assert path["backend"]["service"]["name"] == "contact-search"
@@ -197,7 +199,8 @@ def test_nginx_snippet_sends_exactly_the_lookup_to_the_service() -> None:
     lines = [line.strip() for line in (DEPLOY / "nginx/contact-search.conf").read_text().splitlines()]
     directives = [line for line in lines if line and not line.startswith("#")]
     assert [line for line in directives if line.startswith("location")] == [
-        r"location ~ ^/api/v1/omnichannel/(?:contact\.search|contacts\.search|contacts\.get)$ {"
+        r"location ~ ^/api/v1/(?:omnichannel/(?:contact\.search|contacts\.search|contacts\.get)"
+        r"|livechat/visitors\.(?:search|autocomplete))$ {"
     ]
     # No URI after the address: the request's path and query string go through unchanged.
     assert "proxy_pass http://127.0.0.1:8080;" in directives
