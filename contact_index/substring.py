@@ -13,7 +13,8 @@ token keeps the values of several keys apart in one field (the custom fields: an
 searchable, with no reindex), and an *anchored* value starts with a START symbol, so that a needle starting with it
 matches only at the start of a value: Rocket.Chat's case-insensitive prefix regex `/^term/i`.
 
-Pure: no I/O. The indexer writes `tokens`; the service queries with `query`.
+`contact.search`'s custom lookup is the one case-insensitive search not on this scheme yet (`contact_index/visitors.py`
+says why). Pure: no I/O. The indexer writes `tokens`; the service queries with `query`.
 """
 
 from __future__ import annotations
