@@ -49,7 +49,7 @@ class ListRequest:
     # one batch of n.
     count: int = 50
     offset: int = 0
-    # (path, 1 | -1) in order; None: Rocket.Chat's default {name: 1}; empty: no sort (natural order).
+    # (path, 1 | -1) in order; None: the route's default (`{name: 1}`, `{ts: -1}`); empty: no sort (natural order).
     sort: tuple[tuple[str, int], ...] | None = None
     raw_sort: str = ""
 
