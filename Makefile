@@ -47,7 +47,8 @@ bench: venv
 	$(WITH_STACK) $(PY) -m benchmarks.lookup --visitors 100000 \
 		&& $(PY) -m benchmarks.regex_baseline --visitors 100000 && $(PY) -m benchmarks.chart \
 		&& $(PY) -m benchmarks.backfill --visitors 100000 && $(PY) -m benchmarks.freshness --visitors 100000 \
-		&& $(PY) -m benchmarks.contacts --contacts 1000000 --rocketchat-sizes 10000,100000 --requests 30
+		&& $(PY) -m benchmarks.contacts --contacts 1000000 --rocketchat-sizes 10000,100000 --requests 30 \
+		&& $(PY) -m benchmarks.visitors --visitors 1000000 --rocketchat-sizes 10000,100000 --requests 30
 
 run: venv
 	KEEP_STACK=1 $(WITH_STACK) PORT=$(PORT) PYTHON=$(PY) deploy/demo/run

@@ -14,8 +14,18 @@ from common.backends import BackendStates, MongoTopologyListener, observed_trans
 from service import fallback, handlers, http_server, metrics, probes
 from service.auth import Authenticator
 from service.custom_fields import CustomFieldRegistry
-from service.keys import AUTHENTICATOR, BACKENDS, CONTACT_SEARCH, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.keys import (
+    AUTHENTICATOR,
+    BACKENDS,
+    CONTACT_SEARCH,
+    CUSTOM_FIELDS,
+    ELASTICSEARCH,
+    MONGO_DATABASE,
+    SETTINGS,
+    VISITOR_LISTS,
+)
 from service.lists import handlers as list_handlers
+from service.lists.visitors import VisitorLists
 from service.lookup import handler as lookup_handler
 from service.lookup import search
 from service.lookup.es_http import ElasticsearchHttp
@@ -24,6 +34,8 @@ from service.settings import Settings
 SEARCH_PATH = "/api/v1/omnichannel/contact.search"
 CONTACTS_SEARCH_PATH = "/api/v1/omnichannel/contacts.search"
 CONTACTS_GET_PATH = "/api/v1/omnichannel/contacts.get"
+VISITORS_SEARCH_PATH = "/api/v1/livechat/visitors.search"
+VISITORS_AUTOCOMPLETE_PATH = "/api/v1/livechat/visitors.autocomplete"
 
 
 async def _clients(app: web.Application) -> AsyncIterator[None]:
@@ -54,6 +66,9 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     app[MONGO_DATABASE] = database
     app[AUTHENTICATOR] = Authenticator(database, settings.auth_cache_ttl)
     app[CUSTOM_FIELDS] = CustomFieldRegistry(database, settings.custom_fields_ttl)
+    app[VISITOR_LISTS] = VisitorLists(
+        es, settings.es_index, settings.custom_fields_ttl, observed.backend if observed else None
+    )
     app[CONTACT_SEARCH] = search.ContactSearch(lookups, settings.es_index, observed.backend if observed else None)
     try:
         async with contextlib.AsyncExitStack() as served:
@@ -90,6 +105,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get(SEARCH_PATH, lookup_handler.contact_search)
     app.router.add_get(CONTACTS_SEARCH_PATH, list_handlers.contacts_search)
     app.router.add_get(CONTACTS_GET_PATH, list_handlers.contacts_get)
+    app.router.add_get(VISITORS_SEARCH_PATH, list_handlers.visitors_search)
+    app.router.add_get(VISITORS_AUTOCOMPLETE_PATH, list_handlers.visitors_autocomplete)
     app.router.add_get(SEARCH_PATH + "/openapi.json", handlers.openapi)
     app.router.add_get("/openapi.json", handlers.openapi)
     probes.install(app)

@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from common.backends import BackendStates
 from service.auth import Authenticator
 from service.custom_fields import CustomFieldRegistry
+from service.lists.visitors import VisitorLists
 from service.lookup.search import ContactSearch
 from service.settings import Settings
 
@@ -21,3 +22,4 @@ AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 CUSTOM_FIELDS = web.AppKey("custom_fields", CustomFieldRegistry)
 CONTACT_SEARCH = web.AppKey("contact_search", ContactSearch)
 BACKENDS = web.AppKey("backends", BackendStates)
+VISITOR_LISTS = web.AppKey("visitor_lists", VisitorLists)

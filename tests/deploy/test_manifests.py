@@ -342,6 +342,8 @@ def test_ingress_sends_exactly_the_lookup_to_the_service(rendered: dict[str, lis
         ("/api/v1/omnichannel/contact.search", "Exact"),
         ("/api/v1/omnichannel/contacts.search", "Exact"),
         ("/api/v1/omnichannel/contacts.get", "Exact"),
+        ("/api/v1/livechat/visitors.search", "Exact"),
+        ("/api/v1/livechat/visitors.autocomplete", "Exact"),
     ]
     for path in ours["http"]["paths"]:
         assert path["backend"]["service"]["name"] == "contact-search"

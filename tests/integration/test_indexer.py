@@ -491,7 +491,9 @@ async def test_a_running_worker_is_scraped_over_http(
                     scraped["healthz"] = f"{response.status} {await response.text()}"
             except aiohttp.ClientConnectionError:
                 return False
-        return f'contact_search_indexer_documents_indexed_total{{alias="{alias}"}} 30.0' in scraped["metrics"]
+        # Both: the phase turns to sync just after the backfill's last write is counted.
+        indexed = f'contact_search_indexer_documents_indexed_total{{alias="{alias}"}} 30.0' in scraped["metrics"]
+        return indexed and f'contact_search_indexer_phase{{alias="{alias}",phase="sync"}} 1.0' in scraped["metrics"]
 
     returncode, stderr = await sigterm_worker(environment, lambda: eventually(scrape, within=60, interval=0.2), 30)
     assert returncode == 0, stderr.decode()[-2000:]

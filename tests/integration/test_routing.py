@@ -119,7 +119,12 @@ async def test_nginx_sends_exactly_the_lookup_to_the_service(
             assert (await response.json())["contact"]["_id"] == "v1"
         async with session.get(nginx + SEARCH + "?email=santa%40example.com") as response:
             assert response.status == 401
-        for ours in ("/api/v1/omnichannel/contacts.search", "/api/v1/omnichannel/contacts.get"):
+        for ours in (
+            "/api/v1/omnichannel/contacts.search",
+            "/api/v1/omnichannel/contacts.get",
+            "/api/v1/livechat/visitors.search",
+            "/api/v1/livechat/visitors.autocomplete",
+        ):
             async with session.get(nginx + ours) as response:
                 assert response.status == 401  # the service's answer: Rocket.Chat's stand-in answers 200
         for path in (
@@ -128,6 +133,9 @@ async def test_nginx_sends_exactly_the_lookup_to_the_service(
             "/api/v1/omnichannel/contacts.searchx",
             "/api/v1/omnichannel/contacts.get/1",
             "/api/v1/livechat/visitor",
+            "/api/v1/livechat/visitors.searchx",
+            "/api/v1/livechat/visitors.autocomplete/1",
+            "/api/v1/livechat/visitors.info",
             "/",
         ):
             async with session.get(nginx + path, headers=AGENT) as response:
