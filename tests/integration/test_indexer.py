@@ -484,10 +484,13 @@ async def test_a_running_worker_is_scraped_over_http(
                     scraped["healthz"] = f"{response.status} {await response.text()}"
             except aiohttp.ClientConnectionError:
                 return False
-        return f'contact_search_indexer_documents_indexed_total{{alias="{alias}"}} 30.0' in scraped["metrics"]
+        # The backfill's last batch is counted before the phase turns to sync: wait for both, not the first alone.
+        synced = f'contact_search_indexer_phase{{alias="{alias}",phase="sync"}} 1.0' in scraped["metrics"]
+        return (
+            synced and f'contact_search_indexer_documents_indexed_total{{alias="{alias}"}} 30.0' in scraped["metrics"]
+        )
 
     returncode, stderr = await sigterm_worker(environment, lambda: eventually(scrape, within=60, interval=0.2), 30)
     assert returncode == 0, stderr.decode()[-2000:]
-    assert f'contact_search_indexer_phase{{alias="{alias}",phase="sync"}} 1.0' in scraped["metrics"]
     assert scraped["healthz"].startswith("200 ")
     assert f'"{alias}": {{"healthy": true' in scraped["healthz"]
