@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from elastic_transport import AsyncTransport
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
@@ -149,9 +150,15 @@ def connection(settings: ElasticsearchSettings) -> Connection:
 
 
 def async_client(
-    reach: Connection, *, request_timeout: float, max_retries: int, retry_on_timeout: bool = False
+    reach: Connection,
+    *,
+    request_timeout: float,
+    max_retries: int,
+    retry_on_timeout: bool = False,
+    transport_class: type[AsyncTransport] = AsyncTransport,
 ) -> AsyncElasticsearch:
-    """An `AsyncElasticsearch` over every node, with the connection's credential and TLS trust."""
+    """An `AsyncElasticsearch` over every node, with the connection's credential and TLS trust (`transport_class`:
+    elastic-transport's, or one that observes it, `common.backends.observed_transport`)."""
     tls: dict[str, Any] = {}
     if reach.uses_tls:
         tls["ssl_context"] = reach.ssl_context()
@@ -165,5 +172,6 @@ def async_client(
         max_retries=max_retries,
         retry_on_timeout=retry_on_timeout,
         serializer=OrjsonSerializer(),
+        transport_class=transport_class,
         **tls,
     )

@@ -28,6 +28,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from common import elasticsearch_clients, elasticsearch_refusals, logs
+from common.backends import BackendStates, MongoTopologyListener, observed_transport
 from indexer import backfill, layout, metrics
 from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from indexer.progress import Progress
@@ -41,11 +42,22 @@ log = logging.getLogger("indexer")
 
 
 @contextlib.asynccontextmanager
-async def clients(settings: Settings) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], AsyncElasticsearch]]:
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=False)
+async def clients(
+    settings: Settings, backends: BackendStates | None = None
+) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], AsyncElasticsearch]]:
+    """Both clients; each notes in `backends` whether its backend answers (the `backend_up` gauges)."""
+    states = backends or BackendStates()
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_url, tz_aware=False, event_listeners=[MongoTopologyListener(states)]
+    )
     # Writes are retried by the writer's own rule; the client only moves a failed request to another node.
     reach = settings.elasticsearch
-    es = elasticsearch_clients.async_client(reach, request_timeout=60, max_retries=max(3, len(reach.nodes)))
+    es = elasticsearch_clients.async_client(
+        reach,
+        request_timeout=60,
+        max_retries=max(3, len(reach.nodes)),
+        transport_class=observed_transport(states),
+    )
     try:
         yield mongo.get_default_database(default="rocketchat"), es
     finally:
@@ -109,7 +121,11 @@ async def _run(settings: Settings, chosen: list[Spec], show_progress: bool) -> i
     """One worker per synced collection, each with its own lease and checkpoint, in one process."""
     stop = stop_on_signals()
     states = [metrics.Metrics(stall_after=settings.stall_after, alias=spec.alias) for spec in chosen]
-    async with clients(settings) as (database, es), metrics.serve(states, settings.metrics_port):
+    backends = BackendStates()
+    async with (
+        clients(settings, backends) as (database, es),
+        metrics.serve(states, settings.metrics_port, backends=backends),
+    ):
         workers = [
             Worker(
                 settings,

@@ -23,8 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from common import elasticsearch_refusals
-from indexer import clock, indices, scans
-from indexer.changes import Change
+from indexer import indices, scans
 from indexer.dead_letters import DeadLetter, DeadLetters
 from indexer.drift import (
     DRIFT_KINDS,
@@ -37,13 +36,12 @@ from indexer.drift import (
     Verdict,
     diff,
     expect,
-    repair_change,
     windows,
     with_dead_letters,
 )
 from indexer.metrics import Metrics
+from indexer.repairs import Repairs
 from indexer.specs import Spec
-from indexer.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -51,27 +49,6 @@ T = TypeVar("T")
 
 # Exit codes of the command.
 CLEAN, DRIFT, NOT_DONE, DEAD_LETTERED = 0, 1, 2, 3
-
-
-class Repairs:
-    """Bounded batches of the changes that undo drift, sent through the writer (external versions)."""
-
-    def __init__(self, writer: Writer, batch_size: int) -> None:
-        self.writer, self.batch_size = writer, batch_size
-        self.pending: list[Change] = []
-
-    async def add(self, verdict: Verdict) -> None:
-        change = repair_change(self.writer.spec, verdict, clock.now_millis())
-        if change is None:
-            return
-        self.pending.append(change)
-        if len(self.pending) >= self.batch_size:
-            await self.flush()
-
-    async def flush(self) -> None:
-        batch, self.pending = self.pending, []
-        if batch:
-            await self.writer.write(batch)
 
 
 async def _expected(
@@ -138,10 +115,12 @@ async def compare(
 
 @dataclass(frozen=True)
 class Repaired:
-    """What `--repair` sent: writes that settled (a newer version already indexed counts too) and refused ones."""
+    """What `--repair` sent: writes that settled (a newer version already indexed counts too) and refused ones;
+    of the written, those put over a newer version in the index (MongoDB had gone back to an earlier point)."""
 
     written: int
     rejected: int
+    restored: int = 0
 
 
 @dataclass
@@ -189,7 +168,7 @@ async def verify(
         # not refreshed on its own (search-idle shards), so everything acknowledged before now is made visible.
         await client.indices.refresh(index=index)
     metrics = Metrics()
-    repairs = Repairs(Writer(client, database, spec, metrics, asyncio.Event()), batch_size) if repair else None
+    repairs = Repairs(client, database, spec, metrics, batch_size, asyncio.Event()) if repair else None
 
     async def check(repairs: Repairs | None) -> Tally:
         letters = await DeadLetters(database, spec.alias).by_id()  # few: each is a document to fix by hand
@@ -202,7 +181,7 @@ async def verify(
     report = Report(spec.alias, index, found, 0.0)
     if repairs is not None and index is not None:
         await repairs.flush()
-        report.repaired = Repaired(metrics.indexed + metrics.deleted, metrics.failed)
+        report.repaired = Repaired(metrics.indexed + metrics.deleted, metrics.failed, repairs.restored)
         if found.drift:
             await client.indices.refresh(index=index)
             report.recheck = await check(None)
@@ -229,7 +208,10 @@ def describe(report: Report) -> list[str]:
     ]
     lines += _examples(found)
     if report.repaired is not None and found.drift:
-        lines.append(f"repair: {report.repaired.written} written, {report.repaired.rejected} refused (dead-lettered)")
+        repaired = report.repaired
+        lines.append(f"repair: {repaired.written} written, {repaired.rejected} refused (dead-lettered)")
+        if repaired.restored:
+            lines.append(f"  of which {repaired.restored} over a newer version in the index (MongoDB went back)")
         if report.recheck is not None:
             recheck = report.recheck
             state = "clean" if recheck.drift == 0 else "still drifting"
@@ -260,7 +242,11 @@ def _log_fields(report: Report) -> dict[str, Any]:
         **{kind.value: report.found.counts[kind] for kind in (*DRIFT_KINDS, Kind.DEAD_LETTERED)},
     }
     if report.repaired is not None:
-        fields.update(repair_written=report.repaired.written, repair_rejected=report.repaired.rejected)
+        fields.update(
+            repair_written=report.repaired.written,
+            repair_rejected=report.repaired.rejected,
+            repair_restored=report.repaired.restored,
+        )
     if report.recheck is not None:
         fields["recheck_drift"] = report.recheck.drift
     return fields

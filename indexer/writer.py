@@ -188,6 +188,7 @@ class Writer:
         *,
         target: str | None = None,
         may_write: Callable[[], None] = lambda: None,
+        on_conflict: Callable[[str, int], None] = lambda document_id, version: None,
     ) -> None:
         self.es = es
         self.database = database
@@ -195,6 +196,9 @@ class Writer:
         self.metrics = metrics
         self.stop = stop
         self.may_write = may_write  # raises LeaseLost when this process may no longer write
+        # Told of each write to the live alias that a newer version (or delete tombstone) beat: `verify --repair`
+        # must know when its write did not land.
+        self.on_conflict = on_conflict
         self.targets = Targets(target or spec.alias)
         self.dead_letters = DeadLetters(database, spec.alias)
 
@@ -238,6 +242,8 @@ class Writer:
                 if outcome is Outcome.SETTLED:
                     if action["_index"] == live:
                         self.metrics.count_settled(action["_op_type"])
+                        if item.status == 409:
+                            self.on_conflict(action["_id"], action["version"])
                         if item.status is not None and item.status < 300:
                             written.append((action["_id"], action["version"]))
                 elif outcome is Outcome.RETRY:
@@ -245,12 +251,15 @@ class Writer:
                 else:
                     refused.append((action, item))
             # Settled first: a refusal by the next index must outlive the same write acknowledged by the live one.
-            await self.dead_letters.settle(written)
+            self.metrics.dead_letters -= await self.dead_letters.settle(written)
             for action, item in refused:
                 await self._dead_letter(action, item)
             if retry:
                 self.metrics.retried += len(retry)
                 delay = backoff_seconds(attempt)
+                # Retrying is the loop going round, and so is its backoff: liveness means "a restart would help",
+                # which it would not while Elasticsearch is away (backend_up and the retry counter say so).
+                self.metrics.waiting(delay)
                 log.warning("%d bulk items failed transiently; retrying in %.1fs", len(retry), delay)
                 attempt += 1
                 try:
@@ -271,4 +280,5 @@ class Writer:
             self.spec.name,
             reason.get("type"),
         )
-        await self.dead_letters.add(action["_id"], action["version"], action["_index"], reason)
+        if await self.dead_letters.add(action["_id"], action["version"], action["_index"], reason):
+            self.metrics.dead_letters += 1

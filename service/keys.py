@@ -8,6 +8,7 @@ from aiohttp import web
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.backends import BackendStates
 from service.auth import Authenticator
 from service.custom_fields import CustomFieldRegistry
 from service.lookup.search import ContactSearch
@@ -19,3 +20,4 @@ MONGO_DATABASE = web.AppKey("mongo_database", AsyncDatabase[dict[str, Any]])
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 CUSTOM_FIELDS = web.AppKey("custom_fields", CustomFieldRegistry)
 CONTACT_SEARCH = web.AppKey("contact_search", ContactSearch)
+BACKENDS = web.AppKey("backends", BackendStates)

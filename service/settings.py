@@ -26,15 +26,32 @@ class Settings(SharedSettings):
     backend_timeout: float = 5.0
     shutdown_grace: float = 10.0
     keepalive_timeout: float = 75.0
+    # The fraction of requests logged at INFO with one `request` line (0: none, 1: every one, 0.01: one in 100).
+    request_log: float = 0.0
     # Prometheus `/metrics` on its own port (0: off); with WORKERS=N, worker i listens on METRICS_PORT + i.
     metrics_port: int = 0
     # `uvloop` (when installed) or `asyncio`.
     event_loop: str = "uvloop"
+    # Rocket.Chat's own in-cluster address (never the public URL, which routes these paths to us): a request that a
+    # backend failure keeps us from answering is forwarded there (empty: off), and Rocket.Chat gets this long.
+    rocketchat_url: str = ""
+    fallback_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.event_loop not in EVENT_LOOPS:
             raise SystemExit(f"EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
+        if self.rocketchat_url and not self.rocketchat_url.startswith(("http://", "https://")):
+            raise SystemExit("ROCKETCHAT_URL must start with http:// or https://")  # not echoed: it may hold a secret
+        if self.fallback_timeout <= 0:
+            raise SystemExit("FALLBACK_TIMEOUT must be positive")
+        if not 0 <= self.request_log <= 1:
+            raise SystemExit(f"REQUEST_LOG must be a fraction from 0 to 1, not {self.request_log}")
+
+    @property
+    def read_aliases(self) -> list[str]:
+        """Every alias a route reads: what `/readyz?verbose=1` checks."""
+        return [self.es_index, self.es_contacts_index]
 
     @property
     def paging(self) -> Paging:

@@ -13,20 +13,31 @@ from service import backend_failures, rocketchat
 from service.errors import BackendFailed, NotFound
 from service.lists import query as list_query
 from service.lists.params import ListRequest
+from service.metrics import BackendObserver, timed
 
 MAX_ID_BYTES = 512
 _SOURCE = {"includes": [fields.FIELD_CONTACT]}
 
 
 async def search(
-    client: AsyncElasticsearch, database: AsyncDatabase[dict[str, Any]], alias: str, request: ListRequest
+    client: AsyncElasticsearch,
+    database: AsyncDatabase[dict[str, Any]],
+    alias: str,
+    request: ListRequest,
+    observer: BackendObserver | None = None,
 ) -> dict[str, Any]:
-    """Rocket.Chat's `{contacts, count, offset, total, success}` for one request: the page and the exact total."""
+    """Rocket.Chat's `{contacts, count, offset, total, success}` for one request: the page and the exact total.
+    Each Elasticsearch call is timed and its failures counted by `observer`, as the lookup's are."""
     query = list_query.search_filter(request)
     limit = list_query.page_size(request)
     first = min(limit or list_query.PAGE, list_query.PAGE)
     # A shard that failed on every copy (a node died mid-search) fails the request: no short page or total.
-    common: dict[str, Any] = {"index": alias, "query": query, "allow_partial_search_results": False}
+    common: dict[str, Any] = {
+        "index": alias,
+        "query": query,
+        "allow_partial_search_results": False,
+        "observer": observer,
+    }
     if request.offset > fields.MAX_RESULT_WINDOW - first:
         # Past any index's end (`from` is a 32-bit integer): only the total is needed.
         response = await _search(client, **common, size=0, track_total_hits=True)
@@ -46,9 +57,10 @@ async def search(
     return list_query.answer([list_query.with_manager(contact, managers) for contact in contacts], request, total)
 
 
-async def _search(client: AsyncElasticsearch, **arguments: Any) -> dict[str, Any]:
+async def _search(client: AsyncElasticsearch, observer: BackendObserver | None, **arguments: Any) -> dict[str, Any]:
     """One `_search`; an answer with failed shards or a timeout is the contract's error, never a short page."""
-    answer: dict[str, Any] = (await client.search(**arguments)).body
+    async with timed(observer, "elasticsearch"):
+        answer: dict[str, Any] = (await client.search(**arguments)).body
     refused = backend_failures.for_answer(answer)
     if refused is not None:
         raise refused
@@ -63,16 +75,21 @@ async def _managers(database: AsyncDatabase[dict[str, Any]], ids: list[str]) -> 
     return {user["_id"]: user async for user in cursor}
 
 
-async def get(client: AsyncElasticsearch, alias: str, contact_id: str) -> dict[str, Any]:
+async def get(
+    client: AsyncElasticsearch, alias: str, contact_id: str, observer: BackendObserver | None = None
+) -> dict[str, Any]:
     """`{contact, success}` for an enabled contact (a realtime get: a write is visible before the next refresh)."""
     if not _possible_id(contact_id):
         raise NotFound("no such contact")
-    try:
-        found = await client.get(index=alias, id=contact_id, source_includes=[fields.FIELD_CONTACT])
-    except NotFoundError as failure:
-        if isinstance(failure.body, dict) and failure.body.get("found") is False:
-            raise NotFound("no such contact") from None
-        raise  # the index itself is missing: the middleware's 503
+    async with timed(observer, "elasticsearch"):
+        try:
+            found = await client.get(index=alias, id=contact_id, source_includes=[fields.FIELD_CONTACT])
+        except NotFoundError as failure:
+            if not (isinstance(failure.body, dict) and failure.body.get("found") is False):
+                raise  # the index itself is missing: the middleware's 503
+            found = None  # an answer, not a failed call
+    if found is None:
+        raise NotFound("no such contact")
     if not isinstance(found.body, dict):
         raise BackendFailed(backend_failures.FAILED)  # a 200 that is not Elasticsearch's JSON (a proxy's page)
     return {"contact": found["_source"][fields.FIELD_CONTACT], "success": True}

@@ -9,6 +9,12 @@ from service.handlers import json_response
 from service.keys import AUTHENTICATOR, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
 from service.lists import contacts as contact_list
 from service.lists import params as list_params
+from service.metrics import METRICS, BackendObserver
+
+
+def _observer(request: web.Request) -> BackendObserver | None:
+    metrics = request.app.get(METRICS)
+    return metrics.backend if metrics is not None else None
 
 
 async def contacts_search(request: web.Request) -> web.Response:
@@ -23,6 +29,7 @@ async def contacts_search(request: web.Request) -> web.Response:
         request.app[MONGO_DATABASE],
         settings.es_contacts_index,
         list_params.with_sort(requested),
+        _observer(request),
     )
     return json_response(body)
 
@@ -33,5 +40,7 @@ async def contacts_get(request: web.Request) -> web.Response:
     caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
     contact_id = list_params.parse_get(list(request.query.items()))
     await authenticator.require(caller, auth.CONTACTS_PERMISSION)
-    body = await contact_list.get(request.app[ELASTICSEARCH], request.app[SETTINGS].es_contacts_index, contact_id)
+    body = await contact_list.get(
+        request.app[ELASTICSEARCH], request.app[SETTINGS].es_contacts_index, contact_id, _observer(request)
+    )
     return json_response(body)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Final, cast
 from urllib.parse import urlsplit
 
+from common.backends import ELASTICSEARCH, BackendStates
 from common.elasticsearch_clients import Connection
 from common.elasticsearch_refusals import FINGERPRINT_MISMATCH
 from service.lookup.node_rotation import NodeRotation
@@ -243,6 +244,7 @@ class ElasticsearchHttp:
         timeout: float,
         clock: Callable[[], float] = time.monotonic,
         rotation: NodeRotation | None = None,
+        backends: BackendStates | None = None,
     ) -> None:
         tls = reach.ssl_context()  # one context (the CA read once) for every connection to every node
         self.credential = reach.credential
@@ -251,6 +253,7 @@ class ElasticsearchHttp:
             for url in reach.nodes
         ]
         self._rotation = rotation or NodeRotation(len(self._nodes))
+        self._backends = backends or BackendStates()
         self._clock = clock
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
@@ -260,13 +263,18 @@ class ElasticsearchHttp:
         for attempt, index in enumerate(order, start=1):
             try:
                 answer = await self._nodes[index].post(path, body)
+            except TimeoutError:
+                self._backends.unreachable(ELASTICSEARCH)
+                raise
             except (OSError, ProtocolError) as failure:
                 self._rotation.failed(index, self._clock())
                 if attempt == len(order):
+                    self._backends.unreachable(ELASTICSEARCH)
                     raise
                 log.warning("Retrying request after failure on a node (%s), on the next one", type(failure).__name__)
                 continue
             self._rotation.succeeded(index)
+            self._backends.reached(ELASTICSEARCH)
             return answer
         raise AssertionError("no node to send to")  # unreachable: there is always at least one node
 

@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from indexer import backfill, reindex, verify
 from indexer.collections import VISITORS
 from indexer.dead_letters import DEAD_LETTERS_COLLECTION
+from indexer.metrics import Metrics
 from indexer.settings import Settings
 from tests import factories
 from tests.conftest import Services
@@ -159,13 +160,19 @@ async def test_the_worker_retries_a_dead_lettered_visitor_once_it_changed(
         await eventually(lambda: _dead_lettered(database, refused["_id"]))
         assert worker.metrics.failed == 1
         assert worker.metrics.indexed == 5
+        await eventually(lambda: _gauge_is(worker.metrics, 1))  # the gauge of what waits
         await visitors.update_one(
             {"_id": refused["_id"]}, {"$set": {"visitorEmails": [{"address": "ok@example.com"}], "_updatedAt": now()}}
         )
         await eventually(lambda: _is_indexed(es, alias, refused["_id"]))
         await eventually(lambda: _no_dead_letters(database))
+        await eventually(lambda: _gauge_is(worker.metrics, 0))
     code, printed = await run_verify(settings_for(services, mongo_url, alias), alias)
     assert code == verify.CLEAN, printed
+
+
+async def _gauge_is(metrics: Metrics, waiting: int) -> bool:
+    return metrics.dead_letters == waiting
 
 
 async def test_reindex_dead_letters_what_the_new_index_refuses_and_says_so(
