@@ -169,7 +169,7 @@ async def _reindex(settings: Settings, chosen: list[Spec], show_progress: bool) 
 
 
 async def _verify(settings: Settings, chosen: list[Spec], repair: bool) -> int:
-    from indexer import verify  # built separately; imported only when asked for
+    from indexer.verify import command as verify  # built separately; imported only when asked for
 
     codes = []
     async with clients(settings) as (database, es):

@@ -14,11 +14,12 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import scans, source
+from indexer import source
 from indexer.changes import Change, Op
-from indexer.drift import Expected, diff, windows
 from indexer.lease import LeaseLost
 from indexer.specs import Spec
+from indexer.verify import scans
+from indexer.verify.drift import Expected, diff, windows
 from indexer.writer import Stopped, Writer
 
 log = logging.getLogger(__name__)

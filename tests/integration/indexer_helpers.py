@@ -230,7 +230,7 @@ async def sigterm_worker(
 async def verify_command(settings: Settings, spec: Spec, repair: bool = False) -> tuple[int, str]:
     """`python -m indexer verify [--repair]` for one spec, in process: its exit code and what it prints."""
     from indexer import __main__ as command_line
-    from indexer import verify
+    from indexer.verify import command as verify
 
     async with command_line.clients(settings) as (database, es):
         code, lines = await verify.command(database, es, spec, batch_size=settings.batch_size, repair=repair)

@@ -33,9 +33,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.backfill import realistic_visitor
 from benchmarks.lookup import free_port, wait_ready
-from indexer import documents, indices, verify
+from indexer import documents, indices
 from indexer.collections import VISITORS
 from indexer.dead_letters import DEAD_LETTERS_COLLECTION
+from indexer.verify import command as verify
 from tests import factories
 from tests.conftest import Services, with_database
 from tests.integration.indexer_helpers import checkpoint_of, eventually, in_sync, indexed, running, worker_settings

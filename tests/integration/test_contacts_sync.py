@@ -17,8 +17,9 @@ from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import livechat_contacts
-from indexer import backfill, indices, reindex, verify
+from indexer import backfill, indices, reindex
 from indexer.collections import LIVECHAT_CONTACTS, VISITORS
+from indexer.verify import command as verify
 from service.app import CONTACTS_GET_PATH, CONTACTS_SEARCH_PATH
 from tests import factories
 from tests.conftest import Services

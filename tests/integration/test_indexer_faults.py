@@ -21,8 +21,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.backfill import realistic_visitor
 from contact_index import visitors as visitor_fields
-from indexer import verify
 from indexer.collections import VISITORS
+from indexer.verify import command as verify
 from tests.conftest import Services
 from tests.integration.indexer_helpers import (
     checkpoint_of,

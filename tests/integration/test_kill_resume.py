@@ -15,8 +15,8 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import verify
 from indexer.collections import LIVECHAT_CONTACTS, VISITORS
+from indexer.verify import command as verify
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import checkpoint_of, eventually, in_sync

@@ -15,11 +15,12 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import backfill, reindex, verify
+from indexer import backfill, reindex
 from indexer.collections import VISITORS
 from indexer.dead_letters import DEAD_LETTERS_COLLECTION
 from indexer.metrics import Metrics
 from indexer.settings import Settings
+from indexer.verify import command as verify
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import (

@@ -10,9 +10,10 @@ from aiohttp.test_utils import TestClient
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
-from indexer import backfill, clock, verify
+from indexer import backfill, clock
 from indexer.collections import VISITORS
 from indexer.collections import visitors as visitors_collection
+from indexer.verify import command as verify
 from tests import factories
 from tests.conftest import Services
 from tests.integration.test_verify import as_stored, stored

@@ -16,8 +16,9 @@ from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import shared
-from indexer import documents, verify
+from indexer import documents
 from indexer.specs import Spec
+from indexer.verify import command as verify
 from tests.conftest import Services
 from tests.integration.indexer_helpers import checkpoint_of, eventually, running, start_worker, worker_settings
 

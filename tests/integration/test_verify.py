@@ -13,11 +13,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import shared
 from contact_index import visitors as visitor_fields
-from indexer import backfill, documents, indices, repairs, scans, verify
+from indexer import backfill, documents, indices
 from indexer.collections import VISITORS
 from indexer.collections import visitors as visitors_collection
-from indexer.drift import DRIFT_KINDS, EXAMPLES
 from indexer.settings import Settings
+from indexer.verify import command as verify
+from indexer.verify import repairs, scans
+from indexer.verify.drift import DRIFT_KINDS, EXAMPLES
 from tests import factories
 from tests.conftest import Services, with_database
 from tests.integration.indexer_helpers import verify_command

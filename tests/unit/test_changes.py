@@ -10,14 +10,15 @@ import pytest
 from bson import ObjectId, Timestamp
 from pymongo.errors import OperationFailure
 
-from indexer import changes, poll, scans, source
+from indexer import changes, poll, source
 from indexer.changes import Change, Op, StreamInvalidated
 from indexer.checkpoint import Position
 from indexer.collections import VISITORS
 from indexer.collections import visitors as visitors_collection
-from indexer.drift import Expected, Indexed, diff
 from indexer.pipeline import AckTracker
 from indexer.poll import SeenWindow
+from indexer.verify import scans
+from indexer.verify.drift import Expected, Indexed, diff
 from indexer.writer import BulkItem, Outcome, backoff_seconds
 
 T = TypeVar("T")

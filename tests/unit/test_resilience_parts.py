@@ -10,8 +10,8 @@ import pytest
 
 from indexer.changes import Op
 from indexer.collections import VISITORS
-from indexer.drift import Expected, Indexed, Kind, Verdict, ahead_of_source, over_newer_version
 from indexer.metrics import Metrics
+from indexer.verify.drift import Expected, Indexed, Kind, Verdict, ahead_of_source, over_newer_version
 from service import fallback
 from service.errors import BackendFailed, BackendUnavailable, InvalidParams, Unauthorized
 from tests import factories

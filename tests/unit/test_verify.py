@@ -12,12 +12,14 @@ from bson import ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer import documents, scans
+from indexer import documents
 from indexer.changes import Op
 from indexer.collections import VISITORS
 from indexer.collections import visitors as visitors_collection
 from indexer.dead_letters import DeadLetter
-from indexer.drift import (
+from indexer.verify import scans
+from indexer.verify.command import Repaired, Report, describe
+from indexer.verify.drift import (
     DRIFT_KINDS,
     EXAMPLES,
     Expected,
@@ -31,8 +33,7 @@ from indexer.drift import (
     windows,
     with_dead_letters,
 )
-from indexer.drift import expect as expect_of
-from indexer.verify import Repaired, Report, describe
+from indexer.verify.drift import expect as expect_of
 from indexer.writer import batch_actions
 from tests import factories
 

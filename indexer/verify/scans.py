@@ -31,8 +31,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import shared
 from indexer import documents
-from indexer.drift import Indexed
 from indexer.specs import Spec
+from indexer.verify.drift import Indexed
 
 log = logging.getLogger(__name__)
 

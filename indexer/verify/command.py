@@ -23,9 +23,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from common import elasticsearch_refusals
-from indexer import indices, scans
+from indexer import indices
 from indexer.dead_letters import DeadLetter, DeadLetters
-from indexer.drift import (
+from indexer.metrics import Metrics
+from indexer.specs import Spec
+from indexer.verify import scans
+from indexer.verify.drift import (
     DRIFT_KINDS,
     EXAMPLES,
     Expected,
@@ -39,9 +42,7 @@ from indexer.drift import (
     windows,
     with_dead_letters,
 )
-from indexer.metrics import Metrics
-from indexer.repairs import Repairs
-from indexer.specs import Spec
+from indexer.verify.repairs import Repairs
 
 log = logging.getLogger(__name__)
 

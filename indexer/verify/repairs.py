@@ -21,9 +21,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from indexer import clock, source
 from indexer.changes import Change, Op
-from indexer.drift import Kind, Verdict, ahead_of_source, over_newer_version, repair_change
 from indexer.metrics import Metrics
 from indexer.specs import Spec
+from indexer.verify.drift import Kind, Verdict, ahead_of_source, over_newer_version, repair_change
 from indexer.writer import Writer
 
 log = logging.getLogger(__name__)
