@@ -146,6 +146,11 @@ async def checkpoint_of(database: AsyncDatabase[dict[str, Any]], alias: str) -> 
     return await database[CHECKPOINTS_COLLECTION].find_one({"_id": alias}) or {}
 
 
+async def backfill_started(database: AsyncDatabase[dict[str, Any]], alias: str) -> bool:
+    """Whether the backfill of `alias` has saved a position (it is under way, or done)."""
+    return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("after") is not None
+
+
 async def mongo_side(database: AsyncDatabase[dict[str, Any]]) -> dict[str, str]:
     """Index id → content hash of every searchable visitor in MongoDB."""
     expected: dict[str, str] = {}

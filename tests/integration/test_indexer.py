@@ -1,5 +1,6 @@
 """The worker (`python -m indexer run`) against the real services, in polling mode: backfill, sync of every kind of
-change, versions, handover, checkpoints, dead letters, the lease, reindex and SIGTERM."""
+change, versions, handover, checkpoints, dead letters, the lease and reindex (the process itself, its signals and
+its endpoints: test_indexer_process.py)."""
 
 from __future__ import annotations
 
@@ -7,37 +8,33 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-import aiohttp
 import pytest
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contact_index import shared
 from contact_index import visitors as visitor_fields
-from indexer import changes, documents, indices, metrics, reindex, specs
+from indexer import changes, indices, reindex, specs
 from indexer.checkpoint import Checkpoint, CheckpointStore, ReindexRequests
 from indexer.collections import VISITORS
 from indexer.dead_letters import DEAD_LETTERS_COLLECTION
 from indexer.lease import CHECKPOINTS_COLLECTION, Lease, LeaseLost
-from indexer.metrics import Metrics
 from indexer.sync import next_alias
 from indexer.writer import batch_actions
 from tests import factories
 from tests.conftest import Services
 from tests.integration.indexer_helpers import (
+    backfill_started,
     checkpoint_of,
     eventually,
     in_sync,
     index_side,
     indexed,
-    mongo_side,
     quiet_progress,
     running,
-    sigterm_worker,
     start_worker,
     worker_settings,
 )
-from tests.processes import process_environment
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -159,7 +156,7 @@ async def test_writes_during_the_backfill_are_not_lost(
     await visitors.insert_many(seeded)
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
     async with running(settings, database, es) as worker:
-        await eventually(lambda: _backfill_started(database, alias), interval=0.01)
+        await eventually(lambda: backfill_started(database, alias), interval=0.01)
         # Behind the backfill cursor (low ids, already read) and ahead of it, while it runs.
         for position in (0, 1, 2, 2990, 2991):
             await visitors.update_one(
@@ -172,10 +169,6 @@ async def test_writes_during_the_backfill_are_not_lost(
         assert worker.metrics.failed == 0
 
 
-async def _backfill_started(database: AsyncDatabase[dict[str, Any]], alias: str) -> bool:
-    return ((await checkpoint_of(database, alias)).get("backfill") or {}).get("after") is not None
-
-
 @pytest.mark.usefixtures("sync_mode")
 async def test_a_stopped_backfill_resumes_from_its_checkpoint(
     services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
@@ -183,7 +176,7 @@ async def test_a_stopped_backfill_resumes_from_its_checkpoint(
     await database[VISITORS.collection].insert_many([past_visitor() for _ in range(2000)])
     settings = worker_settings(services, mongo_url, alias, batch_size=50, queue_depth=1)
     first = start_worker(settings, database, es)
-    await eventually(lambda: _backfill_started(database, alias), interval=0.01)
+    await eventually(lambda: backfill_started(database, alias), interval=0.01)
     await first.stop_and_wait()
     saved = (await checkpoint_of(database, alias))["backfill"]
     assert saved["done"] is False
@@ -323,76 +316,6 @@ async def test_reindex_under_writes_keeps_answering_and_ends_clean(
         await eventually(lambda: in_sync(database, es, alias), within=30)
 
 
-@pytest.mark.usefixtures("sync_mode")
-async def test_sigterm_finishes_the_batch_saves_the_checkpoint_and_exits_0(
-    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
-) -> None:
-    await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(5000)])
-    environment = process_environment(
-        mongo_url,
-        services.es_url,
-        alias,
-        COLLECTIONS="visitors",
-        BATCH_SIZE="200",
-        METRICS_PORT="0",
-        LOG_FORMAT="json",
-    )
-    returncode, stderr = await sigterm_worker(
-        environment, lambda: eventually(lambda: _backfill_started(database, alias), within=30, interval=0.02), 30
-    )
-    assert returncode == 0, stderr.decode()[-2000:]
-    saved = await checkpoint_of(database, alias)
-    assert saved["backfill"]["after"] is not None
-    assert saved["lease"]["expires_at"] < dt.datetime.now(dt.UTC).replace(tzinfo=None)  # released
-    # Everything up to the checkpoint is in the index: the batch in flight was finished first.
-    expected = await mongo_side(database)
-    stored = await index_side(es, alias)
-    after = documents.document_id(saved["backfill"]["after"])
-    assert {key for key in expected if key <= after} <= set(stored)
-    assert b"stopped" in stderr
-
-
-async def test_sigterm_while_mongodb_is_unreachable_still_exits_0_promptly(
-    services: Services, alias: str, unused_tcp_port: int
-) -> None:
-    environment = process_environment(
-        f"mongodb://127.0.0.1:{unused_tcp_port}/absent?serverSelectionTimeoutMS=2000",
-        services.es_url,
-        alias,
-        # Nothing listens there; a short server selection stands for MongoDB going away under a running worker.
-        COLLECTIONS="visitors",
-        METRICS_PORT="0",
-        LEASE_TTL="4",
-    )
-    # Past the first failed server selection the worker is retrying; SIGTERM then must not wait for MongoDB.
-    returncode, stderr = await sigterm_worker(
-        environment, lambda: asyncio.sleep(0), 15, logged=b"cannot reach MongoDB for the lease"
-    )
-    assert returncode == 0, stderr.decode()[-2000:]
-
-
-async def test_metrics_and_healthz_are_served(unused_tcp_port: int) -> None:
-    state = Metrics(stall_after=0.5, alias="contacts")
-    state.indexed, state.leader = 12, True
-    async with metrics.serve([state], unused_tcp_port, host="127.0.0.1"), aiohttp.ClientSession() as http:
-        base = f"http://127.0.0.1:{unused_tcp_port}"
-        async with http.get(f"{base}/metrics") as response:
-            assert response.status == 200
-            assert response.headers["Content-Type"].startswith("text/plain; version=")
-            text = await response.text()
-        assert 'contact_search_indexer_documents_indexed_total{alias="contacts"} 12.0' in text
-        assert 'contact_search_indexer_leader{alias="contacts"} 1.0' in text
-        assert "\nprocess_cpu_seconds_total " in text  # the standard name, so stock dashboards work
-        assert 'contact_search_indexer_build_info{version="' in text
-        assert 'contact_search_indexer_dead_letters_waiting{alias="contacts"} 0.0' in text  # the leader's count
-        async with http.get(f"{base}/healthz") as response:
-            assert response.status == 200
-        await asyncio.sleep(0.6)  # no progress since: stuck
-        async with http.get(f"{base}/healthz") as response:
-            assert response.status == 503
-            assert (await response.json())["healthy"] is False
-
-
 async def test_a_deposed_leader_can_neither_renew_nor_save(database: AsyncDatabase[dict[str, Any]], alias: str) -> None:
     first, second = Lease(database, alias, "first", ttl=0.5), Lease(database, alias, "second", ttl=0.5)
     first_store, second_store = CheckpointStore(first), CheckpointStore(second)
@@ -470,35 +393,3 @@ async def test_a_lost_change_history_means_a_rebackfill_and_a_reconciliation_nev
         await visitors.insert_one(later)
         await eventually(lambda: _is_indexed(es, alias, later["_id"]))
         assert worker.metrics.failed == 0
-
-
-async def test_a_running_worker_is_scraped_over_http(
-    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], alias: str, unused_tcp_port: int
-) -> None:
-    await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(30)])
-    environment = process_environment(
-        mongo_url,
-        services.es_url,
-        alias,
-        METRICS_PORT=str(unused_tcp_port),
-        SYNC_MODE="poll",
-    )
-    scraped: dict[str, str] = {}
-
-    async def scrape() -> bool:
-        async with aiohttp.ClientSession() as http:
-            try:
-                async with http.get(f"http://127.0.0.1:{unused_tcp_port}/metrics") as response:
-                    scraped["metrics"] = await response.text()
-                async with http.get(f"http://127.0.0.1:{unused_tcp_port}/healthz") as response:
-                    scraped["healthz"] = f"{response.status} {await response.text()}"
-            except aiohttp.ClientConnectionError:
-                return False
-        # Both: the phase turns to sync just after the backfill's last write is counted.
-        indexed = f'contact_search_indexer_documents_indexed_total{{alias="{alias}"}} 30.0' in scraped["metrics"]
-        return indexed and f'contact_search_indexer_phase{{alias="{alias}",phase="sync"}} 1.0' in scraped["metrics"]
-
-    returncode, stderr = await sigterm_worker(environment, lambda: eventually(scrape, within=60, interval=0.2), 30)
-    assert returncode == 0, stderr.decode()[-2000:]
-    assert scraped["healthz"].startswith("200 ")
-    assert f'"{alias}": {{"healthy": true' in scraped["healthz"]
