@@ -223,7 +223,11 @@ async def test_one_writer_at_a_time_and_the_follower_takes_over(
     # A lease short enough for a quick takeover, long enough to be renewed on a loaded machine.
     settings = worker_settings(services, mongo_url, alias, lease_ttl=4.0)
     first = start_worker(settings, database, es, holder="first")
-    await eventually(lambda: _backfill_done(database, alias), within=60)
+    try:
+        await eventually(lambda: _backfill_done(database, alias), within=60)
+    except BaseException:
+        await first.die()  # nothing of a failed test keeps running into the next one
+        raise
     second = start_worker(settings, database, es, holder="second")
     try:
         for _ in range(5):
@@ -252,6 +256,7 @@ async def test_one_writer_at_a_time_and_the_follower_takes_over(
         assert min(began for began, _ in second.writes) > max(ended for _, ended in first.writes)
         await eventually(lambda: in_sync(database, es, alias))
     finally:
+        await first.die()
         await second.stop_and_wait()
 
 
