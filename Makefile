@@ -8,7 +8,7 @@ STACK := deploy/local/stack
 # only if this command started it (KEEP_STACK=1 leaves it running for the next command).
 WITH_STACK := source deploy/with-stack.sh &&
 
-.PHONY: venv run test test-slow bench lint unit integration stack-up stack-down clean
+.PHONY: venv run test test-slow test-tools bench lint unit integration stack-up stack-down clean
 
 venv: $(VENV)/.installed
 
@@ -25,11 +25,17 @@ lint: venv
 unit: venv
 	$(PY) -m pytest -q tests/unit
 
-integration: venv
+integration: venv test-tools
 	$(WITH_STACK) $(PY) -m pytest -q tests/integration tests/deploy
 
-test: lint
+test: lint test-tools
 	$(WITH_STACK) $(PY) -m pytest -q -rs tests
+
+# What the tests need beyond the venv and the stack, installed when missing (as root; otherwise one line says what to
+# install): nginx (the routing tests), promtool (the alerts' unit tests), helm (the chart's checks, built from the Go
+# module proxy into the cache once) and the Gateway API CRDs (the HTTPRoute's check): see deploy/test-tools.
+test-tools:
+	deploy/test-tools >/dev/null
 
 test-slow: venv
 	$(WITH_STACK) $(PY) -m pytest -q -rs -m slow tests

@@ -30,10 +30,9 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 
 from benchmarks import wrk
+from benchmarks.clients import benchmark_client
 from benchmarks.seeding import (
     RESULTS_DIR,
     TOKEN,
@@ -44,7 +43,6 @@ from benchmarks.seeding import (
     wait_ready,
     with_database,
 )
-from common import config
 from indexer import indices
 from service.lookup import query, search
 from tests.processes import process_environment
@@ -68,15 +66,19 @@ class Lever:
 
 
 def levers(baseline_tree: Path | None) -> list[Lever]:
+    shipped = {"LOG_LEVEL": "INFO", "METRICS_PORT": str(free_port())}  # what the image and the chart run
     chosen = [
         Lever("uvloop, lean path (default)"),
         Lever("asyncio loop", {"EVENT_LOOP": "asyncio"}),
-        Lever("request log line at INFO", {"LOG_LEVEL": "INFO"}),
+        Lever("shipped: INFO logs, metrics on", shipped),
+        Lever("request log line on every request", {"LOG_LEVEL": "INFO", "REQUEST_LOG": "1"}),
         Lever("metrics on", {"METRICS_PORT": str(free_port())}),
         Lever("2 workers", {"WORKERS": "2"}),
     ]
     if baseline_tree is not None:
-        chosen.append(Lever("before: elasticsearch-py, asyncio loop", tree=baseline_tree))
+        # The same settings on the code of another checkout (e.g. before the metrics and the log line got cheaper).
+        before = {**shipped, "METRICS_PORT": str(free_port())}
+        chosen.append(Lever("before: INFO logs, metrics on", before, baseline_tree))
     return chosen
 
 
@@ -106,15 +108,9 @@ def direct_bodies(requests: list[dict[str, str]]) -> list[bytes]:
 @contextlib.asynccontextmanager
 async def running_service(lever: Lever, alias: str, mongo_url: str) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
-    environment = process_environment(
-        mongo_url,
-        None,
-        alias,
-        COLLECTIONS="visitors",
-        PORT=str(port),
-        LOG_LEVEL="WARNING",
-        **lever.environment,
-    )
+    # The lean configuration, each lever's settings over it (a lever may set LOG_LEVEL).
+    lean = {"COLLECTIONS": "visitors", "PORT": str(port), "LOG_LEVEL": "WARNING"}
+    environment = process_environment(mongo_url, None, alias, **(lean | lever.environment))
     if lever.tree is not None:
         environment["PYTHONPATH"] = str(lever.tree)
     process = await asyncio.create_subprocess_exec(
@@ -234,7 +230,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     es_url, mongo_url = os.environ["ES_URL"], os.environ["MONGO_URL"]
     alias = f"bench-lookup-{args.visitors}"
     database_name = "bench_lookup"
-    es = AsyncElasticsearch(config.es_nodes(es_url), request_timeout=600, serializer=OrjsonSerializer())
+    es = benchmark_client(request_timeout=600)
     report: dict[str, Any] = {"visitors": args.visitors, "connections": args.connections, "kinds": {}, "levers": {}}
     try:
         existing = await indices.current_index(es, alias)
@@ -255,7 +251,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         bench = Bench(args, es_url, alias, Path(scratch))
         chosen = levers(args.baseline_tree)
-        all_levers = chosen[:1] + [lever for lever in chosen[1:] if args.lever in (None, lever.name)]
+        all_levers = chosen[:1] + [lever for lever in chosen[1:] if not args.lever or lever.name in args.lever]
         async with running_service(all_levers[0], alias, service_mongo) as (base, pid):
             for kind in KINDS if args.kinds else ():
                 await check_answers(base, kinds[kind])
@@ -287,7 +283,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (the median is kept)")
     parser.add_argument("--lever-kind", default="email", choices=KINDS, help="the lookup the levers are measured on")
     parser.add_argument("--only-levers", dest="kinds", action="store_false", help="skip the four lookups' table")
-    parser.add_argument("--lever", help="measure only this lever (its name as printed)")
+    parser.add_argument("--lever", action="append", help="measure only this lever (its name as printed; repeatable)")
     parser.add_argument("--no-levers", dest="levers", action="store_false", help="only the default configuration")
     parser.add_argument("--baseline-tree", type=Path, help="a checkout of the code to compare with (e.g. main)")
     parser.add_argument("--seed", type=int, default=7)

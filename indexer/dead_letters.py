@@ -33,10 +33,11 @@ class DeadLetters:
         self._collection = database[DEAD_LETTERS_COLLECTION]
         self.alias = alias
 
-    async def add(self, document_id: str, version: int, target: str, reason: Mapping[str, Any]) -> None:
-        """Keep a refused document, with why; a refusal of the same document again replaces the entry."""
+    async def add(self, document_id: str, version: int, target: str, reason: Mapping[str, Any]) -> bool:
+        """Keep a refused document, with why; a refusal of the same document again replaces the entry.
+        True when the entry is new."""
         now = utcnow()
-        await self._collection.update_one(
+        result = await self._collection.update_one(
             {"_id": key(self.alias, document_id)},
             {
                 "$set": {
@@ -52,14 +53,20 @@ class DeadLetters:
             },
             upsert=True,
         )
+        return result.upserted_id is not None
 
-    async def settle(self, written: Iterable[tuple[str, int]]) -> None:
-        """Remove the entries of documents now written at their refused version or a newer one."""
+    async def settle(self, written: Iterable[tuple[str, int]]) -> int:
+        """Remove the entries of documents now written at their refused version or a newer one; how many went."""
         clauses = [
             {"_id": key(self.alias, document_id), "version": {"$lte": version}} for document_id, version in written
         ]
-        if clauses:
-            await self._collection.delete_many({"$or": clauses})
+        if not clauses:
+            return 0
+        return (await self._collection.delete_many({"$or": clauses})).deleted_count
+
+    async def count(self) -> int:
+        """How many entries the alias has."""
+        return await self._collection.count_documents({"alias": self.alias})
 
     async def by_id(self) -> dict[str, DeadLetter]:
         """Every entry of the alias, by document id (there are few: each is a document to fix by hand)."""

@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from common import process_metrics
+from common.backends import BackendStates, BackendUpCollector
 from common.serving import serving
 
 PREFIX = "contact_search_indexer"
@@ -30,6 +32,8 @@ class Metrics:
     failed: int = 0
     retried: int = 0
     backlog: int = 0
+    # Entries of contact_search_dead_letters for this alias: counted when leading starts, then kept by the writer.
+    dead_letters: int = 0
     leader: bool = False
     fencing_token: int = 0
     phase: str = "starting"
@@ -41,8 +45,14 @@ class Metrics:
         self._last_beat = self.monotonic()
 
     def beat(self) -> None:
-        """The worker made progress (a batch written, a poll done, a lease attempt made)."""
+        """The worker's loop went round: a batch written, a poll done, a lease attempt made, a failed write retried.
+        A loop that stops going round (a hung call) is what `/healthz` reports; a backend that is away is not."""
         self._last_beat = self.monotonic()
+
+    def waiting(self, seconds: float) -> None:
+        """The worker waits `seconds` on purpose (a backoff before retrying a backend that is away): a timed wait
+        cannot hang, so its length does not count as a stall; the next beat is due once it is over."""
+        self._last_beat = max(self._last_beat, self.monotonic() + seconds)
 
     def count_settled(self, op: str) -> None:
         if op == "delete":
@@ -60,7 +70,7 @@ class Metrics:
         return max(0.0, time.time() - self.synced_through)
 
     def stalled_for(self) -> float:
-        return self.monotonic() - self._last_beat
+        return max(0.0, self.monotonic() - self._last_beat)
 
     def healthy(self) -> bool:
         return self.stalled_for() < self.stall_after
@@ -82,6 +92,16 @@ class _WorkersCollector(Collector):
         for worker in self._workers:
             phase.add_metric([worker.alias, worker.phase], 1)
         yield phase
+        # Only the leader's count is current: a standby's would be stale from its last leadership.
+        dead_letters = GaugeMetricFamily(
+            f"{PREFIX}_dead_letters_waiting",
+            "Documents Elasticsearch refused that wait in contact_search_dead_letters (leader only).",
+            labels=["alias"],
+        )
+        for worker in self._workers:
+            if worker.leader:
+                dead_letters.add_metric([worker.alias], worker.dead_letters)
+        yield dead_letters
 
 
 _SERIES: list[tuple[str, type[CounterMetricFamily] | type[GaugeMetricFamily], str, Callable[[Metrics], float]]] = [
@@ -99,19 +119,21 @@ _SERIES: list[tuple[str, type[CounterMetricFamily] | type[GaugeMetricFamily], st
     ),
     ("leader", GaugeMetricFamily, "1 when this process holds the writer lease.", lambda m: int(m.leader)),
     ("fencing_token", GaugeMetricFamily, "Fencing token of the lease this process holds.", lambda m: m.fencing_token),
-    ("seconds_since_progress", GaugeMetricFamily, "Seconds since the worker last made progress.", Metrics.stalled_for),
+    ("progress_age_seconds", GaugeMetricFamily, "Seconds since the worker last made progress.", Metrics.stalled_for),
 ]
 
 
 class Exposition:
     """One registry for every worker of a process (one per synced collection, told apart by the `alias` label),
-    plus the process's own CPU and memory."""
+    plus the process's own series (`process_*`, `contact_search_indexer_build_info`)."""
 
-    def __init__(self, workers: Sequence[Metrics]) -> None:
+    def __init__(self, workers: Sequence[Metrics], backends: BackendStates | None = None) -> None:
         self.workers = list(workers)
         self.registry = CollectorRegistry()
         self.registry.register(_WorkersCollector(self.workers))
-        ProcessCollector(namespace=PREFIX, registry=self.registry)
+        self.backends = backends or BackendStates()
+        self.registry.register(BackendUpCollector(f"{PREFIX}_backend_up", self.backends))
+        process_metrics.register(self.registry, PREFIX)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -131,6 +153,7 @@ async def _metrics(request: web.Request) -> web.Response:
 async def _healthz(request: web.Request) -> web.Response:
     exposition = request.app[EXPOSITION]
     healthy = exposition.healthy()
+    backends = {backend: "up" if up else "down" for backend, up in exposition.backends.known().items()}
     workers = {
         worker.alias: {
             "healthy": worker.healthy(),
@@ -146,23 +169,27 @@ async def _healthz(request: web.Request) -> web.Response:
         "phase": first.phase,
         "seconds_since_progress": round(first.stalled_for(), 1),
         "workers": workers,
+        "backends": backends,  # for a person reading it: a backend that is down does not make the process unhealthy
     }
     return web.json_response(body, status=200 if healthy else 503)
 
 
-def create_app(workers: Metrics | Sequence[Metrics]) -> web.Application:
+def create_app(workers: Metrics | Sequence[Metrics], backends: BackendStates | None = None) -> web.Application:
     app = web.Application()
-    app[EXPOSITION] = Exposition([workers] if isinstance(workers, Metrics) else workers)
+    app[EXPOSITION] = Exposition([workers] if isinstance(workers, Metrics) else workers, backends)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     return app
 
 
 @contextlib.asynccontextmanager
-async def serve(workers: Metrics | Sequence[Metrics], port: int, host: str = "0.0.0.0") -> AsyncIterator[None]:
-    """Serve the endpoints for one worker or several (one per synced collection) while the body runs (port 0: off)."""
+async def serve(
+    workers: Metrics | Sequence[Metrics], port: int, host: str = "0.0.0.0", backends: BackendStates | None = None
+) -> AsyncIterator[None]:
+    """Serve the endpoints for one worker or several (one per synced collection) while the body runs (port 0: off);
+    `backends` is what the process's clients saw of Elasticsearch and MongoDB."""
     if port == 0:
         yield
         return
-    async with serving(create_app(workers), host, port):
+    async with serving(create_app(workers, backends), host, port):
         yield

@@ -8,6 +8,7 @@ from aiohttp import web
 from elasticsearch import AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common.backends import BackendStates
 from service.auth import Authenticator
 from service.custom_fields import CustomFieldRegistry
 from service.lists.visitors import VisitorLists
@@ -21,3 +22,4 @@ AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 CUSTOM_FIELDS = web.AppKey("custom_fields", CustomFieldRegistry)
 CONTACT_SEARCH = web.AppKey("contact_search", ContactSearch)
 VISITOR_LISTS = web.AppKey("visitor_lists", VisitorLists)
+BACKENDS = web.AppKey("backends", BackendStates)

@@ -1,6 +1,8 @@
-"""The service's Prometheus metrics: requests by route and status, latency, backend latency and errors, cache hits.
+"""The service's Prometheus metrics: requests by route and status, latency, backend latency and errors, cache hits,
+and the process's own series (`process_*`, `contact_search_build_info`).
 
 Served on their own port (`METRICS_PORT`, 0: off), never on the API's, so a proxy routing the API does not expose them.
+The hot path only bumps plain counts (`service.metric_counts`); families are built when scraped.
 """
 
 from __future__ import annotations
@@ -11,19 +13,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from typing import Final, Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pymongo import monitoring
 
+from common import process_metrics
+from common.backends import BackendStates, BackendUpCollector
 from common.serving import serving
+from service.metric_counts import ErrorTally, Latency, RouteTally
 
 PREFIX: Final = "contact_search"
 # A lookup is a few milliseconds; the tail that matters is tens to hundreds.
 LATENCY_BUCKETS: Final = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.5, 5.0)
 UNMATCHED_ROUTE: Final = "unmatched"
+BACKENDS: Final = ("elasticsearch", "mongo")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _route_of(resource: web.AbstractResource | None) -> str:
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
+
+
+def route_name(request: web.Request) -> str:
+    """The route template a request matched (`unmatched` for unknown paths): the `route` label of every series."""
+    return _route_of(request.match_info.route.resource)
 
 
 class CacheCounts(Protocol):
@@ -50,26 +65,46 @@ class _CacheCollector(Collector):
         yield misses
 
 
-class BackendObserver:
-    """Latency and errors of the calls to Elasticsearch and MongoDB."""
+class BackendObserver(Collector):
+    """Latency and errors of the calls to Elasticsearch and MongoDB, one histogram per backend bound up front."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._latency = Histogram(
-            f"{PREFIX}_backend_request_duration_seconds",
-            "Time of one call to a backend.",
-            ["backend"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self._errors = Counter(
-            f"{PREFIX}_backend_errors", "Backend calls that failed, by error.", ["backend", "error"], registry=registry
-        )
+    def __init__(self) -> None:
+        self._latency = {backend: Latency(LATENCY_BUCKETS) for backend in BACKENDS}
+        self._errors = ErrorTally()
 
     def observe(self, backend: str, seconds: float) -> None:
-        self._latency.labels(backend).observe(seconds)
+        latency = self._latency.get(backend)
+        if latency is None:
+            latency = self._latency[backend] = Latency(LATENCY_BUCKETS)
+        latency.observe(seconds)
 
     def failed(self, backend: str, error: str) -> None:
-        self._errors.labels(backend, error).inc()
+        self._errors.count(backend, error)
+
+    @contextlib.asynccontextmanager
+    async def timed(self, backend: str) -> AsyncIterator[None]:
+        """Times the body as one call to `backend`; an exception counts as a failed call by its class name."""
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as failure:
+            self.failed(backend, type(failure).__name__)
+            raise
+        self.observe(backend, time.perf_counter() - started)
+
+    def collect(self) -> Iterable[Metric]:
+        latency = HistogramMetricFamily(
+            f"{PREFIX}_backend_request_duration_seconds", "Time of one call to a backend.", labels=["backend"]
+        )
+        for backend, histogram in self._latency.items():
+            latency.add_metric([backend], histogram.cumulative(), histogram.total)
+        errors = CounterMetricFamily(
+            f"{PREFIX}_backend_errors", "Backend calls that failed, by error.", labels=["backend", "error"]
+        )
+        for (backend, error), count in self._errors:
+            errors.add_metric([backend, error], count)
+        yield latency
+        yield errors
 
 
 class _MongoListener(monitoring.CommandListener):
@@ -88,26 +123,51 @@ class _MongoListener(monitoring.CommandListener):
         self._observer.failed("mongo", type(event.failure).__name__ if not isinstance(event.failure, dict) else "error")
 
 
+class _RequestCollector(Collector):
+    def __init__(self, routes: Mapping[str, RouteTally]) -> None:
+        self._routes = routes
+
+    def collect(self) -> Iterable[Metric]:
+        requests = CounterMetricFamily(
+            f"{PREFIX}_http_requests", "Requests answered, by route and status.", labels=["route", "status"]
+        )
+        latency = HistogramMetricFamily(
+            f"{PREFIX}_http_request_duration_seconds",
+            "Time from a request's handler start to its answer, by route.",
+            labels=["route"],
+        )
+        for route, tally in self._routes.items():
+            for status, count in tally.statuses.items():
+                requests.add_metric([route, str(status)], count)
+            latency.add_metric([route], tally.latency.cumulative(), tally.latency.total)
+        yield requests
+        yield latency
+
+
 class ServiceMetrics:
     """One process's registry; the middleware counts requests, the backends report through `backend`."""
 
-    def __init__(self) -> None:
+    def __init__(self, backends: BackendStates | None = None) -> None:
         self.registry = CollectorRegistry()
-        self._requests = Counter(
-            f"{PREFIX}_http_requests",
-            "Requests answered, by route and status.",
-            ["route", "status"],
-            registry=self.registry,
-        )
-        self._latency = Histogram(
-            f"{PREFIX}_http_request_duration_seconds",
-            "Time from a request's handler start to its answer, by route.",
+        self.registry.register(BackendUpCollector(f"{PREFIX}_backend_up", backends or BackendStates()))
+        # By route template; the tally of a resource is found by the resource itself (no string built per request).
+        self._by_name: dict[str, RouteTally] = {}
+        self._by_resource: dict[object, RouteTally] = {}
+        self.registry.register(_RequestCollector(self._by_name))
+        self.backend = BackendObserver()
+        self.registry.register(self.backend)
+        # Rare (a backend failed and ROCKETCHAT_URL is set): a plain labelled counter is cheap enough here.
+        self._fallbacks = Counter(
+            f"{PREFIX}_fallbacks",
+            "Requests forwarded to Rocket.Chat after a backend failure (ROCKETCHAT_URL), by route.",
             ["route"],
-            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.backend = BackendObserver(self.registry)
         self.mongo_listener: monitoring.CommandListener = _MongoListener(self.backend)
+        process_metrics.register(self.registry, PREFIX)
+
+    def fell_back(self, route: str) -> None:
+        self._fallbacks.labels(route).inc()
 
     def watch_caches(self, caches: Mapping[str, CacheCounts]) -> None:
         self.registry.register(_CacheCollector(caches))
@@ -115,16 +175,28 @@ class ServiceMetrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def _tally(self, resource: web.AbstractResource | None) -> RouteTally:
+        name = _route_of(resource)
+        tally = self._by_name.get(name)
+        if tally is None:
+            tally = self._by_name[name] = RouteTally(LATENCY_BUCKETS)
+        self._by_resource[resource] = tally
+        return tally
+
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Counts every answer; the envelope middleware inside it has already turned failures into responses."""
         started = time.perf_counter()
         response = await handler(request)
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else UNMATCHED_ROUTE
-        self._requests.labels(name, str(response.status)).inc()
-        self._latency.labels(name).observe(time.perf_counter() - started)
+        resource = request.match_info.route.resource
+        tally = self._by_resource.get(resource) or self._tally(resource)
+        tally.count(response.status, time.perf_counter() - started)
         return response
+
+
+def timed(observer: BackendObserver | None, backend: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """`observer.timed(backend)`, or nothing when metrics are off."""
+    return observer.timed(backend) if observer is not None else contextlib.nullcontext()
 
 
 async def _scrape(request: web.Request) -> web.Response:

@@ -11,6 +11,12 @@ from service.keys import AUTHENTICATOR, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATA
 from service.lists import contacts as contact_list
 from service.lists import params as list_params
 from service.lists import visitor_query
+from service.metrics import METRICS, BackendObserver
+
+
+def _observer(request: web.Request) -> BackendObserver | None:
+    metrics = request.app.get(METRICS)
+    return metrics.backend if metrics is not None else None
 
 
 async def contacts_search(request: web.Request) -> web.Response:
@@ -25,6 +31,7 @@ async def contacts_search(request: web.Request) -> web.Response:
         request.app[MONGO_DATABASE],
         settings.es_contacts_index,
         list_params.with_sort(requested),
+        _observer(request),
     )
     return json_response(body)
 
@@ -35,7 +42,9 @@ async def contacts_get(request: web.Request) -> web.Response:
     caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
     contact_id = list_params.parse_get(list(request.query.items()))
     await authenticator.require(caller, auth.CONTACTS_PERMISSION)
-    body = await contact_list.get(request.app[ELASTICSEARCH], request.app[SETTINGS].es_contacts_index, contact_id)
+    body = await contact_list.get(
+        request.app[ELASTICSEARCH], request.app[SETTINGS].es_contacts_index, contact_id, _observer(request)
+    )
     return json_response(body)
 
 
@@ -47,7 +56,7 @@ async def visitors_search(request: web.Request) -> web.Response:
     await authenticator.require(caller, auth.PERMISSION)
     sorted_request = list_params.with_sort(requested)
     searchable = await request.app[CUSTOM_FIELDS].searchable() if sorted_request.search_text else frozenset()
-    return json_response(await request.app[VISITOR_LISTS].search(sorted_request, searchable))
+    return json_response(await request.app[VISITOR_LISTS].search(sorted_request, searchable, _observer(request)))
 
 
 async def visitors_autocomplete(request: web.Request) -> web.Response:
@@ -57,4 +66,5 @@ async def visitors_autocomplete(request: web.Request) -> web.Response:
     caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
     selector = list_params.parse_autocomplete(list(request.query.items()))
     await authenticator.require(caller, auth.PERMISSION)
-    return json_response(await request.app[VISITOR_LISTS].autocomplete(visitor_query.parse_selector(selector)))
+    autocomplete = visitor_query.parse_selector(selector)
+    return json_response(await request.app[VISITOR_LISTS].autocomplete(autocomplete, _observer(request)))

@@ -10,6 +10,7 @@ from elasticsearch import AsyncElasticsearch
 from service import backend_failures
 from service.lists import paging
 from service.lists.params import ListRequest
+from service.metrics import BackendObserver, timed
 
 
 async def read(
@@ -20,12 +21,19 @@ async def read(
     request: ListRequest,
     source: str,
     max_window: int,
+    observer: BackendObserver | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """The stored `source` object of each document of the page asked for, and the exact total of `query`."""
+    """The stored `source` object of each document of the page asked for, and the exact total of `query`; each
+    Elasticsearch call timed and its failures counted by `observer`."""
     limit = paging.page_size(request)
     first = min(limit or paging.PAGE, paging.PAGE)
     # A shard that failed on every copy (a node died mid-search) fails the request: no short page or total.
-    common: dict[str, Any] = {"index": alias, "query": query, "allow_partial_search_results": False}
+    common: dict[str, Any] = {
+        "index": alias,
+        "query": query,
+        "allow_partial_search_results": False,
+        "observer": observer,
+    }
     if request.offset > max_window - first:
         # Past any index's end (`from` is a 32-bit integer): only the total is needed.
         response = await search(client, **common, size=0, track_total_hits=True)
@@ -44,9 +52,10 @@ async def read(
     return found, total
 
 
-async def search(client: AsyncElasticsearch, **arguments: Any) -> dict[str, Any]:
+async def search(client: AsyncElasticsearch, observer: BackendObserver | None, **arguments: Any) -> dict[str, Any]:
     """One `_search`; an answer with failed shards or a timeout is the contract's error, never a short page."""
-    answer: dict[str, Any] = (await client.search(**arguments)).body
+    async with timed(observer, "elasticsearch"):
+        answer: dict[str, Any] = (await client.search(**arguments)).body
     refused = backend_failures.for_answer(answer)
     if refused is not None:
         raise refused

@@ -14,6 +14,7 @@ from service.cache import TtlCache
 from service.errors import BackendUnavailable
 from service.lists import pages, visitor_query
 from service.lists.params import ListRequest
+from service.metrics import BackendObserver
 
 
 class VisitorLists:
@@ -26,7 +27,9 @@ class VisitorLists:
         self._alias = alias
         self.generations: TtlCache[str, int] = TtlCache(ttl, max_entries=1)
 
-    async def search(self, request: ListRequest, searchable: Iterable[str]) -> dict[str, Any]:
+    async def search(
+        self, request: ListRequest, searchable: Iterable[str], observer: BackendObserver | None = None
+    ) -> dict[str, Any]:
         """Rocket.Chat's `{visitors, count, offset, total, success}`: the page and the exact total."""
         await self._require_generation()
         visitors, total = await pages.read(
@@ -37,14 +40,18 @@ class VisitorLists:
             request,
             fields.FIELD_VISITOR,
             fields.MAX_RESULT_WINDOW,
+            observer,
         )
         return visitor_query.search_answer(visitors, request, total)
 
-    async def autocomplete(self, request: visitor_query.Autocomplete) -> dict[str, Any]:
+    async def autocomplete(
+        self, request: visitor_query.Autocomplete, observer: BackendObserver | None = None
+    ) -> dict[str, Any]:
         """Rocket.Chat's `{items, success}`: the first ten visitors by name whose name starts with the prefix."""
         await self._require_generation()
         response = await pages.search(
             self._client,
+            observer,
             index=self._alias,
             query=visitor_query.autocomplete_query(request),
             sort=visitor_query.autocomplete_sort(),

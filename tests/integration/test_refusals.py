@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import io
 import sys
 from typing import Any
 
@@ -19,10 +18,19 @@ from pymongo.asynchronous.database import AsyncDatabase
 from indexer import backfill, reindex, verify
 from indexer.collections import VISITORS
 from indexer.dead_letters import DEAD_LETTERS_COLLECTION
+from indexer.metrics import Metrics
 from indexer.settings import Settings
 from tests import factories
 from tests.conftest import Services
-from tests.integration.indexer_helpers import eventually, index_side, indexed, quiet_progress, running, worker_settings
+from tests.integration.indexer_helpers import (
+    eventually,
+    index_side,
+    indexed,
+    quiet_progress,
+    running,
+    verify_command,
+    worker_settings,
+)
 from tests.processes import process_environment
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -57,9 +65,7 @@ def settings_for(services: Services, mongo_url: str, alias: str) -> Settings:
 
 
 async def run_verify(settings: Settings, alias: str, repair: bool = False) -> tuple[int, str]:
-    out = io.StringIO()
-    code = await verify.main_async(settings, VISITORS.with_alias(alias), repair, out=out)
-    return code, out.getvalue()
+    return await verify_command(settings, VISITORS.with_alias(alias), repair)
 
 
 async def test_once_dead_letters_a_refused_visitor_says_so_and_exits_1(
@@ -154,13 +160,19 @@ async def test_the_worker_retries_a_dead_lettered_visitor_once_it_changed(
         await eventually(lambda: _dead_lettered(database, refused["_id"]))
         assert worker.metrics.failed == 1
         assert worker.metrics.indexed == 5
+        await eventually(lambda: _gauge_is(worker.metrics, 1))  # the gauge of what waits
         await visitors.update_one(
             {"_id": refused["_id"]}, {"$set": {"visitorEmails": [{"address": "ok@example.com"}], "_updatedAt": now()}}
         )
         await eventually(lambda: _is_indexed(es, alias, refused["_id"]))
         await eventually(lambda: _no_dead_letters(database))
+        await eventually(lambda: _gauge_is(worker.metrics, 0))
     code, printed = await run_verify(settings_for(services, mongo_url, alias), alias)
     assert code == verify.CLEAN, printed
+
+
+async def _gauge_is(metrics: Metrics, waiting: int) -> bool:
+    return metrics.dead_letters == waiting
 
 
 async def test_reindex_dead_letters_what_the_new_index_refuses_and_says_so(

@@ -19,11 +19,12 @@ from aiohttp.test_utils import TestClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.lookup import free_port, wait_ready
+from common import process_metrics
 from common.logs import JsonFormatter
 from indexer.collections import VISITORS
 from tests import factories
 from tests.conftest import Services
-from tests.integration.conftest import Indexer
+from tests.integration.conftest import Indexer, service_settings, start_client
 from tests.processes import process_environment
 
 SEARCH = "/api/v1/omnichannel/contact.search"
@@ -57,6 +58,7 @@ async def test_sigterm_under_load_drops_no_request_and_exits_0(
         mongo_url,
         services.es_url,
         alias,
+        ES_CONTACTS_INDEX=f"{alias}-lc",
         COLLECTIONS="visitors",
     )
     environment |= {"PORT": str(port), "SHUTDOWN_GRACE": "10", "LOG_LEVEL": "WARNING"}
@@ -93,7 +95,7 @@ async def test_sigterm_under_load_drops_no_request_and_exits_0(
     assert set(statuses) == {200}
 
 
-async def test_request_log_has_no_personal_data(
+async def test_request_log_is_off_by_default(
     api: TestClient[Any, Any],
     database: AsyncDatabase[dict[str, Any]],
     index_visitors: Indexer,
@@ -101,11 +103,25 @@ async def test_request_log_has_no_personal_data(
 ) -> None:
     await seed(database, index_visitors)
     caplog.set_level(logging.INFO)
-    response = await api.get(
-        SEARCH + "?email=secret.person@example.com&custom=%7B%22plan%22%3A%22gold%22%7D", headers=AGENT
-    )
-    assert response.status == 200
-    await api.get(SEARCH + "?email=secret.person@example.com", headers={**AGENT, "X-Auth-Token": "wrong-token"})
+    assert (await api.get(SEARCH + "?email=secret.person@example.com", headers=AGENT)).status == 200
+    assert [record for record in caplog.records if record.getMessage() == "request"] == []
+
+
+async def test_request_log_has_no_personal_data(
+    services: Services,
+    mongo_url: str,
+    alias: str,
+    database: AsyncDatabase[dict[str, Any]],
+    index_visitors: Indexer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await seed(database, index_visitors)
+    caplog.set_level(logging.INFO)
+    api = await start_client(service_settings(services, mongo_url, alias, request_log=1.0))
+    try:
+        await _log_two_requests(api)
+    finally:
+        await api.close()
     lines = [JsonFormatter().format(record) for record in caplog.records if record.levelno >= logging.INFO]
     requests = [orjson.loads(line) for line in lines if orjson.loads(line)["message"] == "request"]
     assert [(entry["method"], entry["path"], entry["status"]) for entry in requests] == [
@@ -116,6 +132,14 @@ async def test_request_log_has_no_personal_data(
     text = "\n".join(lines)
     for secret in ("secret.person", "gold", "agent-token", "wrong-token", "example.com"):
         assert secret not in text
+
+
+async def _log_two_requests(api: TestClient[Any, Any]) -> None:
+    response = await api.get(
+        SEARCH + "?email=secret.person@example.com&custom=%7B%22plan%22%3A%22gold%22%7D", headers=AGENT
+    )
+    assert response.status == 200
+    await api.get(SEARCH + "?email=secret.person@example.com", headers={**AGENT, "X-Auth-Token": "wrong-token"})
 
 
 KEEPALIVE_TIMEOUT = 1.0
@@ -153,6 +177,7 @@ async def service_process(
         mongo_url,
         services.es_url,
         alias,
+        ES_CONTACTS_INDEX=f"{alias}-lc",
         COLLECTIONS="visitors",
     )
     environment |= {"PORT": str(port), "KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT), "LOG_LEVEL": "INFO"}
@@ -244,12 +269,28 @@ async def test_a_slow_client_is_disconnected(service_process: Process) -> None:
     await still_serves(service_process)
 
 
-async def test_metrics_are_scraped_on_their_own_port(service_process: Process) -> None:
+async def test_metrics_are_scraped_on_their_own_port(
+    service_process: Process, services: Services, alias: str, database: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await factories.grant(database, "view-livechat-contact", ["livechat-agent"])
+    contacts_get = service_process.base + "/api/v1/omnichannel/contacts.get?contactId=nobody"
     async with aiohttp.ClientSession() as session:
         for _ in range(3):
             await still_serves(service_process)
         async with session.get(service_process.base + SEARCH + "?email=a@b.c") as response:
             assert response.status == 401
+        # The contacts routes' Elasticsearch calls are counted like the lookup's: a missing index is a failed call,
+        # a contact that does not exist an answer.
+        async with session.get(contacts_get, headers=AGENT) as response:
+            assert response.status == 503
+        async with session.put(f"{services.es_url}/{alias}-lc") as response:
+            assert response.status == 200
+        try:
+            async with session.get(contacts_get, headers=AGENT) as response:
+                assert response.status == 404
+        finally:
+            async with session.delete(f"{services.es_url}/{alias}-lc"):
+                pass
         async with session.get(service_process.base + "/metrics") as response:
             assert response.status == 404  # not on the API's port
         async with session.get(f"http://127.0.0.1:{service_process.metrics_port}/metrics") as response:
@@ -261,8 +302,14 @@ async def test_metrics_are_scraped_on_their_own_port(service_process: Process) -
     assert f'contact_search_http_requests_total{{{route},status="401"}} 1.0' in text
     assert 'contact_search_http_requests_total{route="unmatched",status="404"} 1.0' in text
     assert f"contact_search_http_request_duration_seconds_count{{{route}}} 4.0" in text
-    assert 'contact_search_backend_request_duration_seconds_count{backend="elasticsearch"} 3.0' in text
+    assert 'contact_search_backend_request_duration_seconds_count{backend="elasticsearch"} 4.0' in text
+    assert 'contact_search_backend_errors_total{backend="elasticsearch",error="NotFoundError"} 1.0' in text
+    assert 'contact_search_http_requests_total{route="/api/v1/omnichannel/contacts.get",status="404"} 1.0' in text
+    # The standard process series under their usual names, and the version.
+    assert "\nprocess_cpu_seconds_total " in text
+    assert "\nprocess_resident_memory_bytes " in text
+    assert f'contact_search_build_info{{version="{process_metrics.version()}"}} 1.0' in text
     assert 'contact_search_backend_request_duration_seconds_count{backend="mongo"}' in text
-    assert 'contact_search_cache_hits_total{cache="auth"} 2.0' in text
+    assert 'contact_search_cache_hits_total{cache="auth"} 4.0' in text
     assert 'contact_search_cache_misses_total{cache="auth"} 1.0' in text
     assert "secret.person" not in text
