@@ -66,7 +66,9 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     app[MONGO_DATABASE] = database
     app[AUTHENTICATOR] = Authenticator(database, settings.auth_cache_ttl)
     app[CUSTOM_FIELDS] = CustomFieldRegistry(database, settings.custom_fields_ttl)
-    app[VISITOR_LISTS] = VisitorLists(es, settings.es_index, settings.custom_fields_ttl)
+    app[VISITOR_LISTS] = VisitorLists(
+        es, settings.es_index, settings.custom_fields_ttl, observed.backend if observed else None
+    )
     app[CONTACT_SEARCH] = search.ContactSearch(lookups, settings.es_index, observed.backend if observed else None)
     try:
         async with contextlib.AsyncExitStack() as served:

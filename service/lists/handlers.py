@@ -56,7 +56,7 @@ async def visitors_search(request: web.Request) -> web.Response:
     await authenticator.require(caller, auth.PERMISSION)
     sorted_request = list_params.with_sort(requested)
     searchable = await request.app[CUSTOM_FIELDS].searchable() if sorted_request.search_text else frozenset()
-    return json_response(await request.app[VISITOR_LISTS].search(sorted_request, searchable, _observer(request)))
+    return json_response(await request.app[VISITOR_LISTS].search(sorted_request, searchable))
 
 
 async def visitors_autocomplete(request: web.Request) -> web.Response:
@@ -66,5 +66,4 @@ async def visitors_autocomplete(request: web.Request) -> web.Response:
     caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
     selector = list_params.parse_autocomplete(list(request.query.items()))
     await authenticator.require(caller, auth.PERMISSION)
-    autocomplete = visitor_query.parse_selector(selector)
-    return json_response(await request.app[VISITOR_LISTS].autocomplete(autocomplete, _observer(request)))
+    return json_response(await request.app[VISITOR_LISTS].autocomplete(visitor_query.parse_selector(selector)))

@@ -24,7 +24,7 @@ async def read(
     observer: BackendObserver | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """The stored `source` object of each document of the page asked for, and the exact total of `query`; each
-    Elasticsearch call timed and its failures counted by `observer`."""
+    Elasticsearch call timed and its failures counted by `observer` (the lookup's are too)."""
     limit = paging.page_size(request)
     first = min(limit or paging.PAGE, paging.PAGE)
     # A shard that failed on every copy (a node died mid-search) fails the request: no short page or total.
@@ -52,7 +52,9 @@ async def read(
     return found, total
 
 
-async def search(client: AsyncElasticsearch, observer: BackendObserver | None, **arguments: Any) -> dict[str, Any]:
+async def search(
+    client: AsyncElasticsearch, observer: BackendObserver | None = None, **arguments: Any
+) -> dict[str, Any]:
     """One `_search`; an answer with failed shards or a timeout is the contract's error, never a short page."""
     async with timed(observer, "elasticsearch"):
         answer: dict[str, Any] = (await client.search(**arguments)).body

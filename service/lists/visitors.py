@@ -10,11 +10,12 @@ from elasticsearch import AsyncElasticsearch
 
 from contact_index import shared
 from contact_index import visitors as fields
+from service import backend_failures
 from service.cache import TtlCache
-from service.errors import BackendUnavailable
+from service.errors import BackendFailed, BackendUnavailable
 from service.lists import pages, visitor_query
 from service.lists.params import ListRequest
-from service.metrics import BackendObserver
+from service.metrics import BackendObserver, timed
 
 
 class VisitorLists:
@@ -22,14 +23,15 @@ class VisitorLists:
     the upgrade): an older one lacks the tokens for documents indexed before, and would answer short. Its generation
     is read at most once per TTL."""
 
-    def __init__(self, client: AsyncElasticsearch, alias: str, ttl: float) -> None:
+    def __init__(
+        self, client: AsyncElasticsearch, alias: str, ttl: float, observer: BackendObserver | None = None
+    ) -> None:
         self._client = client
+        self._observer = observer
         self._alias = alias
         self.generations: TtlCache[str, int] = TtlCache(ttl, max_entries=1)
 
-    async def search(
-        self, request: ListRequest, searchable: Iterable[str], observer: BackendObserver | None = None
-    ) -> dict[str, Any]:
+    async def search(self, request: ListRequest, searchable: Iterable[str]) -> dict[str, Any]:
         """Rocket.Chat's `{visitors, count, offset, total, success}`: the page and the exact total."""
         await self._require_generation()
         visitors, total = await pages.read(
@@ -40,18 +42,16 @@ class VisitorLists:
             request,
             fields.FIELD_VISITOR,
             fields.MAX_RESULT_WINDOW,
-            observer,
+            self._observer,
         )
         return visitor_query.search_answer(visitors, request, total)
 
-    async def autocomplete(
-        self, request: visitor_query.Autocomplete, observer: BackendObserver | None = None
-    ) -> dict[str, Any]:
+    async def autocomplete(self, request: visitor_query.Autocomplete) -> dict[str, Any]:
         """Rocket.Chat's `{items, success}`: the first ten visitors by name whose name starts with the prefix."""
         await self._require_generation()
         response = await pages.search(
             self._client,
-            observer,
+            self._observer,
             index=self._alias,
             query=visitor_query.autocomplete_query(request),
             sort=visitor_query.autocomplete_sort(),
@@ -72,6 +72,9 @@ class VisitorLists:
             )
 
     async def _load_generation(self) -> int:
-        found = await self._client.indices.get_mapping(index=self._alias)
+        async with timed(self._observer, "elasticsearch"):
+            found = await self._client.indices.get_mapping(index=self._alias)
+        if not isinstance(found.body, dict) or not all(isinstance(index, dict) for index in found.body.values()):
+            raise BackendFailed(backend_failures.FAILED)  # a 200 that is not Elasticsearch's JSON (a proxy's page)
         versions = [shared.mapping_version(index.get("mappings", {})) for index in found.body.values()]
         return min(versions, default=0)
