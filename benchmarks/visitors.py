@@ -31,6 +31,7 @@ from elasticsearch import AsyncElasticsearch
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from benchmarks.clients import benchmark_client
 from benchmarks.measure import listening_pid, measured, percentiles, timed
 from benchmarks.seeding import TOKEN, free_port, index_generated, make_visitor, seed_mongo, wait_ready, with_database
 from common import config
@@ -174,7 +175,7 @@ async def rocketchat_way(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     es_url, mongo_url = os.environ["ES_URL"], os.environ["MONGO_URL"]
     alias, database_name = f"bench-visitors-{args.visitors}", "bench_visitors"
-    es = AsyncElasticsearch(config.es_nodes(es_url), request_timeout=600)
+    es = benchmark_client(request_timeout=600)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=False)
     try:
         database = mongo[database_name]

@@ -1,11 +1,12 @@
 """Never worse than Rocket.Chat: a request this service cannot answer because a backend failed (what would be the
-contract's 502 or 503) is forwarded to Rocket.Chat (`ROCKETCHAT_URL`, its own in-cluster address), which answers
-the same route from MongoDB, and Rocket.Chat's answer is relayed as it is.
+contract's 502 or 503), or one it cannot answer faithfully from the index (`UnsupportedRequest`: a visitor-list sort
+path or autocomplete `conditions`, else a 400), is forwarded to Rocket.Chat (`ROCKETCHAT_URL`, its own in-cluster
+address), which answers the same route from MongoDB, and Rocket.Chat's answer is relayed as it is.
 
-It sits around every route's handler (a middleware), so a route added later falls back too. A request refused with
-a 4xx is never forwarded; a forwarded request carries `X-Contact-Search-Fallback`, and a request that already carries
-it is never forwarded again (ROCKETCHAT_URL pointing back at us would loop). Rocket.Chat gets `FALLBACK_TIMEOUT`
-seconds; if it cannot answer in time, the caller gets this service's own error.
+It sits around every route's handler (a middleware), so a route added later falls back too. Any other request
+refused with a 4xx is never forwarded; a forwarded request carries `X-Contact-Search-Fallback`, and a request that
+already carries it is never forwarded again (ROCKETCHAT_URL pointing back at us would loop). Rocket.Chat gets
+`FALLBACK_TIMEOUT` seconds; if it cannot answer in time, the caller gets this service's own error.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiohttp import web
 from yarl import URL
 
 from service import backend_failures
-from service.errors import ApiError
+from service.errors import ApiError, UnsupportedRequest
 from service.metrics import route_name
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,7 @@ class RocketChat:
         except (aiohttp.ClientError, TimeoutError) as error:
             log.warning("fallback to Rocket.Chat failed on %s: %s", route, type(error).__name__)
             return None
-        log.warning(
-            "answered %s by Rocket.Chat (%d) after a backend failure: %s", route, answer.status, type(failure).__name__
-        )
+        log.warning("answered %s by Rocket.Chat (%d) instead: %s", route, answer.status, type(failure).__name__)
         return web.Response(body=body, status=answer.status, headers=headers)
 
 
@@ -109,7 +108,9 @@ async def fallback_middleware(request: web.Request, handler: Handler) -> web.Str
         return await handler(request)
     except Exception as failure:
         rocketchat = request.app.get(FALLBACK)
-        if rocketchat is None or backend_status(failure) not in FALLBACK_STATUSES:
+        if rocketchat is None or not (
+            backend_status(failure) in FALLBACK_STATUSES or isinstance(failure, UnsupportedRequest)
+        ):
             raise
         if LOOP_GUARD in request.headers:
             log.warning(

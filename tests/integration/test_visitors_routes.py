@@ -8,6 +8,7 @@ visitors, searchable custom fields, the autocomplete's limit and `custom_name`, 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,13 +17,15 @@ from urllib.parse import urlencode
 
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from contact_index import shared
 from contact_index import visitors as fields
 from indexer import backfill, documents, indices
 from indexer.collections import VISITORS
 from service.app import VISITORS_AUTOCOMPLETE_PATH, VISITORS_SEARCH_PATH
+from service.settings import Settings
 from tests import factories
 from tests.conftest import Services
 from tests.integration.conftest import module_world, service_settings, serving
@@ -67,6 +70,7 @@ LISTED = [JANE, PAST, PRESENT, NAMELESS, *ANNAS]
 @dataclass
 class World:
     client: TestClient[Any, Any]
+    settings: Settings
 
     async def call(self, path: str, query: dict[str, str] | str, headers: dict[str, str] = AGENT) -> tuple[int, Any]:
         text = query if isinstance(query, str) else urlencode(query)
@@ -92,8 +96,9 @@ async def world(services: Services) -> AsyncIterator[World]:
         await database[VISITORS.collection].insert_many([dict(one) for one in [*LISTED, GONE]])
         summary = await backfill.index_once(database, own.es, VISITORS.with_alias(own.alias), 500)
         assert (summary.indexed, summary.refused) == (len(LISTED), 0)
-        async with serving(service_settings(services, own.mongo_url, own.alias)) as client:
-            yield World(client)
+        settings = service_settings(services, own.mongo_url, own.alias)
+        async with serving(settings) as client:
+            yield World(client, settings)
 
 
 def projected(stored: dict[str, Any]) -> dict[str, Any]:
@@ -278,3 +283,38 @@ async def test_an_index_of_the_older_generation_is_given_the_new_fields_but_not_
             response = await client.get(f"{VISITORS_SEARCH_PATH}?term=old", headers=AGENT)
             assert response.status == 503
             assert "reindex" in orjson.loads(await response.read())["error"]
+
+
+async def test_what_the_index_cannot_serve_goes_to_rocket_chat_when_it_is_configured(
+    services: Services, world: World
+) -> None:
+    """With ROCKETCHAT_URL set, an unsupported sort or `conditions` is Rocket.Chat's to answer (relayed as it is);
+    the request's own 4xx errors are not."""
+    seen: list[str] = []
+
+    async def rocket_chat(request: web.Request) -> web.Response:
+        seen.append(request.path_qs)
+        return web.json_response({"visitors": [], "from": "rocketchat", "success": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", rocket_chat)
+    stand_in = TestServer(app)
+    await stand_in.start_server()
+    try:
+        settings = dataclasses.replace(world.settings, rocketchat_url=f"http://127.0.0.1:{stand_in.port}")
+        async with serving(settings) as client:
+            sort = urlencode({"term": "", "sort": '{"token":1}'})
+            sorted_by_token = f"{VISITORS_SEARCH_PATH}?{sort}"
+            response = await client.get(sorted_by_token, headers=AGENT)
+            assert (response.status, await response.json()) == (
+                200,
+                {"visitors": [], "from": "rocketchat", "success": True},
+            )
+            conditions = urlencode({"selector": '{"term":"a","conditions":{"username":"x"}}'})
+            response = await client.get(f"{VISITORS_AUTOCOMPLETE_PATH}?{conditions}", headers=AGENT)
+            assert response.status == 200
+            response = await client.get(f"{VISITORS_SEARCH_PATH}?foo=1", headers=AGENT)
+            assert response.status == 400
+        assert len(seen) == 2 and seen[0].startswith(VISITORS_SEARCH_PATH)
+    finally:
+        await stand_in.close()
