@@ -391,8 +391,16 @@ Breakage = Callable[[Path], None]
 
 BREAKAGES: dict[str, tuple[Breakage, list[str]]] = {
     "replicas not an integer": (
+        lambda d: edit(
+            d / "helm/contact-search/templates/service-deployment.yaml",
+            "  replicas: {{ .Values.service.replicas }}\n",
+            '  replicas: "{{ .Values.service.replicas }}"\n',
+        ),
+        ["deployment/contact-search ", "spec.replicas", "'3' is not of type 'integer'"],
+    ),
+    "a value of the wrong type": (
         lambda d: edit(d / "helm/contact-search/ci/basic-auth-values.yaml", "  replicas: 3\n", '  replicas: "three"\n'),
-        ["deployment/contact-search ", "spec.replicas", "'three' is not of type 'integer'"],
+        ["FAIL  helm/contact-search (basic-auth values): helm lint --strict", "replicas"],
     ),
     "unknown container field": (
         lambda d: edit(
