@@ -400,7 +400,10 @@ BREAKAGES: dict[str, tuple[Breakage, list[str]]] = {
     ),
     "a value of the wrong type": (
         lambda d: edit(d / "helm/contact-search/ci/basic-auth-values.yaml", "  replicas: 3\n", '  replicas: "three"\n'),
-        ["FAIL  helm/contact-search (basic-auth values): helm lint --strict", "replicas"],
+        [
+            "FAIL  helm/contact-search (basic-auth values): helm lint --strict",
+            "at '/service/replicas': got string, want integer",
+        ],
     ),
     "unknown container field": (
         lambda d: edit(
