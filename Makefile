@@ -8,7 +8,7 @@ STACK := deploy/local/stack
 # only if this command started it (KEEP_STACK=1 leaves it running for the next command).
 WITH_STACK := source deploy/with-stack.sh &&
 
-.PHONY: venv run test test-tools test-slow bench lint unit integration stack-up stack-down clean
+.PHONY: venv run test test-slow test-tools bench lint unit integration stack-up stack-down clean
 
 venv: $(VENV)/.installed
 
@@ -28,13 +28,14 @@ unit: venv
 integration: venv test-tools
 	$(WITH_STACK) $(PY) -m pytest -q tests/integration tests/deploy
 
-# What the tests need beyond the venv, installed when missing: promtool (Debian's prometheus package, for the alerts'
-# unit tests) and helm (built from the Go module proxy into the cache once, for the chart's checks).
-test-tools:
-	deploy/test-tools >/dev/null
-
 test: lint test-tools
 	$(WITH_STACK) $(PY) -m pytest -q -rs tests
+
+# What the tests need beyond the venv and the stack, installed when missing (as root; otherwise one line says what to
+# install): nginx (the routing tests), promtool (the alerts' unit tests), helm (the chart's checks, built from the Go
+# module proxy into the cache once) and the Gateway API CRDs (the HTTPRoute's check): see deploy/test-tools.
+test-tools:
+	deploy/test-tools >/dev/null
 
 test-slow: venv
 	$(WITH_STACK) $(PY) -m pytest -q -rs -m slow tests
@@ -46,7 +47,8 @@ bench: venv
 	$(WITH_STACK) $(PY) -m benchmarks.lookup --visitors 100000 \
 		&& $(PY) -m benchmarks.regex_baseline --visitors 100000 && $(PY) -m benchmarks.chart \
 		&& $(PY) -m benchmarks.backfill --visitors 100000 && $(PY) -m benchmarks.freshness --visitors 100000 \
-		&& $(PY) -m benchmarks.contacts --contacts 1000000 --rocketchat-sizes 10000,100000 --requests 30
+		&& $(PY) -m benchmarks.contacts --contacts 1000000 --rocketchat-sizes 10000,100000 --requests 30 \
+		&& $(PY) -m benchmarks.visitors --visitors 1000000 --rocketchat-sizes 10000,100000 --requests 30
 
 run: venv
 	KEEP_STACK=1 $(WITH_STACK) PORT=$(PORT) PYTHON=$(PY) deploy/demo/run

@@ -29,12 +29,11 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_streaming_bulk
-from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from benchmarks.clients import benchmark_client
 from benchmarks.seeding import free_port, make_visitor
-from common import config
 from indexer import documents, indices, source
 from indexer.changes import upsert
 from indexer.collections import VISITORS
@@ -226,7 +225,7 @@ async def drop_indices(es: AsyncElasticsearch, *aliases: str) -> None:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     mongo_url, es_url = os.environ["MONGO_URL"], os.environ["ES_URL"]
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(config.es_nodes(es_url), request_timeout=120, serializer=OrjsonSerializer())
+    es = benchmark_client(request_timeout=120)
     small_count = max(1000, args.visitors // 10)
     run_id = uuid.uuid4().hex[:6]
     results: dict[str, Any] = {"visitors": args.visitors, "batch_size": args.batch_size}

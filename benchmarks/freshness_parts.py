@@ -20,10 +20,9 @@ import sys
 import time
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 
+from benchmarks.clients import benchmark_client
 from benchmarks.seeding import RESULTS_DIR
 from indexer import indices, source
 from indexer.changes import upsert
@@ -39,7 +38,7 @@ def _summary(samples: list[float]) -> dict[str, float]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGO_URL"], tz_aware=False)
-    es = AsyncElasticsearch(os.environ["ES_URL"], request_timeout=60, serializer=OrjsonSerializer())
+    es = benchmark_client(request_timeout=60)
     spec = VISITORS.with_alias(f"bench-parts-{os.getpid()}")
     database = client[args.database]
     report: dict[str, Any] = {"visitors": await database[spec.collection].estimated_document_count()}

@@ -30,10 +30,9 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 
 from benchmarks import wrk
+from benchmarks.clients import benchmark_client
 from benchmarks.seeding import (
     RESULTS_DIR,
     TOKEN,
@@ -44,7 +43,6 @@ from benchmarks.seeding import (
     wait_ready,
     with_database,
 )
-from common import config
 from indexer import indices
 from service.lookup import query, search
 from tests.processes import process_environment
@@ -232,7 +230,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     es_url, mongo_url = os.environ["ES_URL"], os.environ["MONGO_URL"]
     alias = f"bench-lookup-{args.visitors}"
     database_name = "bench_lookup"
-    es = AsyncElasticsearch(config.es_nodes(es_url), request_timeout=600, serializer=OrjsonSerializer())
+    es = benchmark_client(request_timeout=600)
     report: dict[str, Any] = {"visitors": args.visitors, "connections": args.connections, "kinds": {}, "levers": {}}
     try:
         existing = await indices.current_index(es, alias)

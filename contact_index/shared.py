@@ -6,6 +6,7 @@ Pure: no I/O. Both sides import it; neither imports the other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 # The printed Mongo `_id` (for sorted scans) and the digest `verify` compares: in every index document.
@@ -32,3 +33,10 @@ def generation_of(alias: str, name: str) -> int | None:
     if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
         return None
     return int(name[len(prefix) :])
+
+
+def mapping_version(mapping: Mapping[str, Any]) -> int:
+    """The generation of a mapping (`_meta.version`); a mapping without one is generation 1."""
+    meta = mapping.get("_meta")
+    version = meta.get("version") if isinstance(meta, Mapping) else None
+    return version if isinstance(version, int) else 1

@@ -1,5 +1,13 @@
 """Names, mapping and custom-field gram rule of the visitors index (`rocketchat_livechat_visitor`, served by
-`contact.search`): what the indexer writes and the service reads.
+`contact.search`, `livechat/visitors.search` and `livechat/visitors.autocomplete`): what the indexer writes and the
+service reads.
+
+Two substring schemes live here, for a reason. The visitor lists match name, username and custom fields with the
+project's one exact scheme (`substring`): every custom key's values are tokenized under the key's namespace, so a
+field a workspace marks searchable later needs no reindex. `contact.search`'s custom lookup still reads the older
+lower-cased keyword grams with a literal check in the service (`service.lookup.query`): those tokens only exist in
+indices built from MAPPING_VERSION 2 on, and `contact.search` must keep answering from an index built before, until
+`python -m indexer reindex` has run everywhere. Moving it needs that reindex, then the grams can go.
 
 Pure: no I/O. Both sides import it; neither imports the other.
 """
@@ -19,6 +27,34 @@ FIELD_CUSTOM: Final = "custom"
 FIELD_CUSTOM_GRAMS: Final = "custom_grams"
 FIELD_CUSTOM_LONG: Final = "custom_long"
 FIELD_VISITOR: Final = "visitor"
+# From MAPPING_VERSION 2, for the visitor lists (see `substring` for the tokens):
+# exact (case-sensitive) `visitorEmails.address` strings, as Rocket.Chat's equality compares them;
+FIELD_EMAIL_ADDRESSES: Final = "email_addresses"
+# substring tokens of every `name` and `username` string;
+FIELD_SEARCH: Final = "search"
+# anchored tokens of every `name` string (the autocomplete's prefix);
+FIELD_NAME_START: Final = "name_start"
+# substring tokens of every custom field's strings, each under the namespace of its key.
+FIELD_CUSTOM_SEARCH: Final = "custom_search"
+TOKEN_FIELDS: Final = (FIELD_SEARCH, FIELD_NAME_START, FIELD_CUSTOM_SEARCH)
+
+# The mapping generation: the service serves the visitor lists only from an index built with at least
+# LISTS_MAPPING_VERSION (its `_meta.version`); an older index needs `python -m indexer reindex`.
+MAPPING_VERSION: Final = 2
+LISTS_MAPPING_VERSION: Final = 2
+
+# The paths `visitors.search` may sort by, each with the index field holding its values (strings as keyword, dates
+# as dates; an array sorts by its least value ascending and greatest descending, as MongoDB does).
+SORT_FIELDS: Final[dict[str, tuple[str, str]]] = {
+    "_id": (shared.FIELD_ID, "keyword"),
+    "ts": (FIELD_TS, "date"),
+    "_updatedAt": (FIELD_UPDATED_AT, "date"),
+    "lastChat.ts": ("sort_last_chat_ts", "date"),
+    "name": ("sort_name", "keyword"),
+    "username": ("sort_username", "keyword"),
+    "visitorEmails.address": ("sort_emails", "keyword"),
+    "phone.phoneNumber": ("sort_phones", "keyword"),
+}
 
 # Substring search over custom fields without ngram analyzers (absent from the minimal server):
 # the indexer stores every trigram of the lowercased value as a keyword "<key>:<gram>", padded at the
@@ -34,6 +70,9 @@ MAX_QUERY_GRAMS: Final = 32
 
 MAPPING: Final[dict[str, Any]] = {
     "dynamic": "strict",
+    "_meta": {"version": MAPPING_VERSION},
+    # The tokens are only for searching; `verify` compares content hashes and reindex reads MongoDB.
+    "_source": {"excludes": list(TOKEN_FIELDS)},
     "properties": {
         shared.FIELD_ID: {"type": "keyword"},
         FIELD_TS: {"type": "date"},
@@ -45,7 +84,17 @@ MAPPING: Final[dict[str, Any]] = {
         FIELD_CUSTOM_LONG: {"type": "keyword"},
         FIELD_VISITOR: {"type": "object", "enabled": False},
         shared.FIELD_CONTENT_HASH: {"type": "keyword", "index": False, "doc_values": False},
+        FIELD_EMAIL_ADDRESSES: {"type": "keyword"},
+        **{field: substring.mapping() for field in TOKEN_FIELDS},
+        **{field: {"type": kind} for field, kind in SORT_FIELDS.values() if field.startswith("sort_")},
     },
+}
+
+# Deep pages are Rocket.Chat's skip() (as for the contacts index).
+MAX_RESULT_WINDOW: Final = 2_147_483_647
+
+SETTINGS: Final[dict[str, Any]] = {
+    "index": {**shared.SETTINGS["index"], "max_result_window": MAX_RESULT_WINDOW},
 }
 
 

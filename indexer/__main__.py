@@ -20,15 +20,15 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common import logs
+from common import elasticsearch_clients, elasticsearch_refusals, logs
+from common.backends import BackendStates, MongoTopologyListener, observed_transport
 from indexer import backfill, layout, metrics
 from indexer.collections import LIVECHAT_CONTACTS, VISITORS
 from indexer.progress import Progress
@@ -42,14 +42,21 @@ log = logging.getLogger("indexer")
 
 
 @contextlib.asynccontextmanager
-async def clients(settings: Settings) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], AsyncElasticsearch]]:
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=False)
+async def clients(
+    settings: Settings, backends: BackendStates | None = None
+) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], AsyncElasticsearch]]:
+    """Both clients; each notes in `backends` whether its backend answers (the `backend_up` gauges)."""
+    states = backends or BackendStates()
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_url, tz_aware=False, event_listeners=[MongoTopologyListener(states)]
+    )
     # Writes are retried by the writer's own rule; the client only moves a failed request to another node.
-    es = AsyncElasticsearch(
-        settings.es_nodes,
+    reach = settings.elasticsearch
+    es = elasticsearch_clients.async_client(
+        reach,
         request_timeout=60,
-        max_retries=max(3, len(settings.es_nodes)),
-        serializer=OrjsonSerializer(),
+        max_retries=max(3, len(reach.nodes)),
+        transport_class=observed_transport(states),
     )
     try:
         yield mongo.get_default_database(default="rocketchat"), es
@@ -114,7 +121,11 @@ async def _run(settings: Settings, chosen: list[Spec], show_progress: bool) -> i
     """One worker per synced collection, each with its own lease and checkpoint, in one process."""
     stop = stop_on_signals()
     states = [metrics.Metrics(stall_after=settings.stall_after, alias=spec.alias) for spec in chosen]
-    async with clients(settings) as (database, es), metrics.serve(states, settings.metrics_port):
+    backends = BackendStates()
+    async with (
+        clients(settings, backends) as (database, es),
+        metrics.serve(states, settings.metrics_port, backends=backends),
+    ):
         workers = [
             Worker(
                 settings,
@@ -160,8 +171,30 @@ async def _reindex(settings: Settings, chosen: list[Spec], show_progress: bool) 
 async def _verify(settings: Settings, chosen: list[Spec], repair: bool) -> int:
     from indexer import verify  # built separately; imported only when asked for
 
-    codes = [await verify.main_async(settings, spec, repair) for spec in chosen]
+    codes = []
+    async with clients(settings) as (database, es):
+        for spec in chosen:
+            code, lines = await verify.command(database, es, spec, batch_size=settings.batch_size, repair=repair)
+            print("\n".join(lines), flush=True)  # noqa: T201 (the command's report)
+            codes.append(code)
     return min(codes, key=_VERIFY_SEVERITY.index)
+
+
+# A one-shot command stopped by a refused credential or certificate: nothing else it did could have helped.
+REFUSED_EXIT = 2
+
+
+def one_shot(settings: Settings, command: Coroutine[Any, Any, int]) -> int:
+    """Runs a one-shot command; a refused credential or certificate stops it at once with one line saying which."""
+    try:
+        return asyncio.run(command)
+    except Exception as failure:
+        line = elasticsearch_refusals.explain(failure, settings.elasticsearch.credential)
+        if line is None:
+            raise
+        log.error("%s", line)
+        print(f"stopped: {line}", file=sys.stderr)  # noqa: T201 (the command's verdict)
+        return REFUSED_EXIT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,11 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     show_progress = sys.stderr.isatty() if chosen is None else bool(chosen)
     synced = synced_specs(settings, getattr(args, "collection", None))
     if args.once:
-        return asyncio.run(_once(settings, synced))
+        return one_shot(settings, _once(settings, synced))
     if args.command == "reindex":
-        return asyncio.run(_reindex(settings, synced, show_progress))
+        return one_shot(settings, _reindex(settings, synced, show_progress))
     if args.command == "verify":
-        return asyncio.run(_verify(settings, synced, args.repair))
+        return one_shot(settings, _verify(settings, synced, args.repair))
     return asyncio.run(_run(settings, synced, show_progress))
 
 

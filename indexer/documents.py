@@ -9,11 +9,16 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from bson import Binary, Decimal128, ObjectId, Regex, Timestamp
 
+from contact_index import shared
+
+# A keyword longer than Lucene's term limit (32,766 bytes) is refused; sorting by the first characters is the same
+# order but for values equal that far.
+SORT_KEYWORD_CHARS: Final = 8000
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -78,3 +83,40 @@ def document_id(mongo_id: Any) -> str:
 def content_hash(printed: Mapping[str, Any]) -> str:
     """A stable digest of a printed document, compared by `verify` against MongoDB."""
     return hashlib.blake2b(orjson.dumps(printed, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+def path_values(document: Any, path: str) -> list[Any]:
+    """The values a MongoDB query on the dotted `path` tests: arrays along the way are walked into, and an array at
+    the end stands for its elements too (`{'emails.address': ...}` reaches every address)."""
+    current: list[Any] = [document]
+    for step in path.split("."):
+        found: list[Any] = []
+        for value in current:
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, Mapping) and step in item:
+                    found.append(item[step])
+        current = found
+    leaves: list[Any] = []
+    for value in current:
+        leaves.extend(value if isinstance(value, list) else [value])
+    return leaves
+
+
+def path_strings(document: Any, path: str) -> list[str]:
+    """The strings among `path_values`: what a MongoDB regex or string equality on the path can match."""
+    return [value for value in path_values(document, path) if isinstance(value, str)]
+
+
+def sort_values(document: Any, path: str, kind: str) -> list[Any]:
+    """The values MongoDB sorts `path` by, as an index field of `kind` ("date": epoch ms, "keyword": strings)."""
+    values = path_values(document, path)
+    if kind == "date":
+        return [epoch_millis(value) for value in values if isinstance(value, dt.datetime)]
+    return [value[:SORT_KEYWORD_CHARS] for value in values if isinstance(value, str)]
+
+
+def sort_fields(document: Any, table: Mapping[str, tuple[str, str]]) -> dict[str, list[Any]]:
+    """Every sort field of a document for a table of `path -> (index field, kind)` (the id field is written apart)."""
+    return {
+        field: sort_values(document, path, kind) for path, (field, kind) in table.items() if field != shared.FIELD_ID
+    }

@@ -5,6 +5,7 @@ windows it runs over, the tally of what it found and the change that undoes each
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 from bisect import bisect_right
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
@@ -216,3 +217,23 @@ def repair_change(spec: Spec, verdict: Verdict, now_ms: int) -> Change | None:
     # Gone from MongoDB, so no version of it can come back: the current time beats every stale write in flight,
     # and the version seen beats the entry even when its version lies ahead of this host's clock.
     return Change(Op.DELETE, indexed.document_id or indexed.id, max(now_ms, indexed.version))
+
+
+def ahead_of_source(verdict: Verdict) -> int | None:
+    """The index's version of a document when it is newer than MongoDB's, else None. MongoDB went back to an
+    earlier point (a restore): a write at the document's own version would lose to the newer one (409) for ever."""
+    if verdict.kind not in DRIFT_KINDS or verdict.expected is None or verdict.indexed is None:
+        return None
+    return verdict.indexed.version if verdict.indexed.version > verdict.expected.version else None
+
+
+def over_newer_version(
+    spec: Spec, source_id: Any, current: Mapping[str, Any] | None, beaten: int, now_ms: int
+) -> Change:
+    """The change that puts MongoDB's document as it is now (`current`, re-read just before writing, None when it is
+    gone) over an index entry or a delete tombstone at version `beaten`: at the first version that beats it, unless
+    the document was written since at a version that wins by itself."""
+    if current is None:
+        return Change(Op.DELETE, source_id, max(now_ms, beaten + 1))
+    change = upsert(spec, current)
+    return change if change.version >= beaten else dataclasses.replace(change, version=beaten + 1)

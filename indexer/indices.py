@@ -37,10 +37,31 @@ async def next_generation(client: AsyncElasticsearch, alias: str) -> int:
     return max((generation for generation in generations if generation is not None), default=0) + 1
 
 
+async def add_new_fields(client: AsyncElasticsearch, index: str, spec: Spec) -> None:
+    """Give an index of an older mapping generation the spec's new fields, so that this indexer's documents are not
+    refused by its strict mapping. Documents written before lack them until `reindex` builds the next generation
+    (whose `_meta.version` the service checks before it serves what needs them)."""
+    found = await client.indices.get_mapping(index=index)
+    version = shared.mapping_version(found.body.get(index, {}).get("mappings", {}))
+    if version >= shared.mapping_version(spec.mapping):
+        return
+    await client.indices.put_mapping(index=index, properties=dict(spec.mapping["properties"]))
+    log.warning(
+        "index %s has mapping generation %d, older than %d: new fields added; run `python -m indexer reindex "
+        "--collection %s` to fill them for the documents indexed before",
+        index,
+        version,
+        shared.mapping_version(spec.mapping),
+        spec.name,
+    )
+
+
 async def ensure_alias(client: AsyncElasticsearch, spec: Spec) -> tuple[str, bool]:
-    """The index behind the spec's alias and whether it had to be created (then it is empty)."""
+    """The index behind the spec's alias (given the spec's new fields if it is of an older mapping generation) and
+    whether it had to be created (then it is empty)."""
     existing = await current_index(client, spec.alias)
     if existing is not None:
+        await add_new_fields(client, existing, spec)
         return existing, False
     name = await create_generation(client, spec, 1)
     await client.indices.update_aliases(actions=[{"add": {"index": name, "alias": spec.alias}}])

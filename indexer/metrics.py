@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from common import process_metrics
+from common.backends import BackendStates, BackendUpCollector
 from common.serving import serving
 
 PREFIX = "contact_search_indexer"
@@ -44,8 +45,14 @@ class Metrics:
         self._last_beat = self.monotonic()
 
     def beat(self) -> None:
-        """The worker made progress (a batch written, a poll done, a lease attempt made)."""
+        """The worker's loop went round: a batch written, a poll done, a lease attempt made, a failed write retried.
+        A loop that stops going round (a hung call) is what `/healthz` reports; a backend that is away is not."""
         self._last_beat = self.monotonic()
+
+    def waiting(self, seconds: float) -> None:
+        """The worker waits `seconds` on purpose (a backoff before retrying a backend that is away): a timed wait
+        cannot hang, so its length does not count as a stall; the next beat is due once it is over."""
+        self._last_beat = max(self._last_beat, self.monotonic() + seconds)
 
     def count_settled(self, op: str) -> None:
         if op == "delete":
@@ -63,7 +70,7 @@ class Metrics:
         return max(0.0, time.time() - self.synced_through)
 
     def stalled_for(self) -> float:
-        return self.monotonic() - self._last_beat
+        return max(0.0, self.monotonic() - self._last_beat)
 
     def healthy(self) -> bool:
         return self.stalled_for() < self.stall_after
@@ -120,10 +127,12 @@ class Exposition:
     """One registry for every worker of a process (one per synced collection, told apart by the `alias` label),
     plus the process's own series (`process_*`, `contact_search_indexer_build_info`)."""
 
-    def __init__(self, workers: Sequence[Metrics]) -> None:
+    def __init__(self, workers: Sequence[Metrics], backends: BackendStates | None = None) -> None:
         self.workers = list(workers)
         self.registry = CollectorRegistry()
         self.registry.register(_WorkersCollector(self.workers))
+        self.backends = backends or BackendStates()
+        self.registry.register(BackendUpCollector(f"{PREFIX}_backend_up", self.backends))
         process_metrics.register(self.registry, PREFIX)
 
     def render(self) -> bytes:
@@ -144,6 +153,7 @@ async def _metrics(request: web.Request) -> web.Response:
 async def _healthz(request: web.Request) -> web.Response:
     exposition = request.app[EXPOSITION]
     healthy = exposition.healthy()
+    backends = {backend: "up" if up else "down" for backend, up in exposition.backends.known().items()}
     workers = {
         worker.alias: {
             "healthy": worker.healthy(),
@@ -159,23 +169,27 @@ async def _healthz(request: web.Request) -> web.Response:
         "phase": first.phase,
         "seconds_since_progress": round(first.stalled_for(), 1),
         "workers": workers,
+        "backends": backends,  # for a person reading it: a backend that is down does not make the process unhealthy
     }
     return web.json_response(body, status=200 if healthy else 503)
 
 
-def create_app(workers: Metrics | Sequence[Metrics]) -> web.Application:
+def create_app(workers: Metrics | Sequence[Metrics], backends: BackendStates | None = None) -> web.Application:
     app = web.Application()
-    app[EXPOSITION] = Exposition([workers] if isinstance(workers, Metrics) else workers)
+    app[EXPOSITION] = Exposition([workers] if isinstance(workers, Metrics) else workers, backends)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     return app
 
 
 @contextlib.asynccontextmanager
-async def serve(workers: Metrics | Sequence[Metrics], port: int, host: str = "0.0.0.0") -> AsyncIterator[None]:
-    """Serve the endpoints for one worker or several (one per synced collection) while the body runs (port 0: off)."""
+async def serve(
+    workers: Metrics | Sequence[Metrics], port: int, host: str = "0.0.0.0", backends: BackendStates | None = None
+) -> AsyncIterator[None]:
+    """Serve the endpoints for one worker or several (one per synced collection) while the body runs (port 0: off);
+    `backends` is what the process's clients saw of Elasticsearch and MongoDB."""
     if port == 0:
         yield
         return
-    async with serving(create_app(workers), host, port):
+    async with serving(create_app(workers, backends), host, port):
         yield

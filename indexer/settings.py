@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from common import config
+from common.settings import SharedSettings
 from indexer.layout import Layout
 
 SYNC_MODES = ("auto", "stream", "poll")
@@ -14,12 +12,9 @@ COLLECTIONS = ("visitors", "livechat_contacts")
 
 
 @dataclass(frozen=True)
-class Settings:
-    mongo_url: str
-    es_url: str = "http://127.0.0.1:9200"
-    es_index: str = "contacts"
-    # The alias of Rocket.Chat 7's contacts (`rocketchat_livechat_contact`), served by `contacts.search`.
-    es_contacts_index: str = "livechat_contacts"
+class Settings(SharedSettings):
+    """The indexer's own settings, beside those both processes read (`SharedSettings`)."""
+
     # Which collections the indexer syncs, comma-separated: visitors (contact.search), livechat_contacts.
     collections: str = "visitors,livechat_contacts"
     # Every index the indexer creates (the first one and each reindex) gets these, over its spec's own settings.
@@ -29,8 +24,6 @@ class Settings:
     batch_size: int = 500
     poll_interval: float = 1.0
     metrics_port: int = 9108
-    log_level: str = "INFO"
-    log_format: str = "json"
     # auto: change streams where the server has them (a replica set), polling otherwise.
     sync_mode: str = "auto"
     # Polling re-reads writes this much older than the newest one seen, for writes that commit out of order.
@@ -52,25 +45,19 @@ class Settings:
     reindex_grace: float = 5.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.sync_mode not in SYNC_MODES:
             raise SystemExit(f"SYNC_MODE must be one of {', '.join(SYNC_MODES)}, not {self.sync_mode!r}")
         if self.batch_size < 1 or self.queue_depth < 1 or self.lease_ttl <= 0:
             raise SystemExit("BATCH_SIZE, QUEUE_DEPTH and LEASE_TTL must be positive")
         if not self.collection_names or not set(self.collection_names) <= set(COLLECTIONS):
             raise SystemExit(f"COLLECTIONS must name some of {', '.join(COLLECTIONS)}, not {self.collections!r}")
-        if self.es_index == self.es_contacts_index:
-            raise SystemExit("ES_INDEX and ES_CONTACTS_INDEX must be different aliases")
         if self.checkpoint_interval < 0:
             raise SystemExit("CHECKPOINT_INTERVAL must not be negative")
-        config.es_nodes(self.es_url)
         try:
             Layout(self.es_shards, self.es_replicas)
         except ValueError as error:
             raise SystemExit(str(error)) from None
-
-    @property
-    def es_nodes(self) -> list[str]:
-        return config.es_nodes(self.es_url)
 
     @property
     def index_layout(self) -> Layout:
@@ -80,7 +67,3 @@ class Settings:
     def collection_names(self) -> list[str]:
         names = [name.strip() for name in self.collections.split(",")]
         return list(dict.fromkeys(name for name in names if name))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        return config.from_environment(cls, environ)

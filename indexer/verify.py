@@ -13,19 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from indexer import clock, indices, scans
-from indexer.changes import Change
+from common import elasticsearch_refusals
+from indexer import indices, scans
 from indexer.dead_letters import DeadLetter, DeadLetters
 from indexer.drift import (
     DRIFT_KINDS,
@@ -38,14 +36,12 @@ from indexer.drift import (
     Verdict,
     diff,
     expect,
-    repair_change,
     windows,
     with_dead_letters,
 )
 from indexer.metrics import Metrics
-from indexer.settings import Settings
+from indexer.repairs import Repairs
 from indexer.specs import Spec
-from indexer.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -53,27 +49,6 @@ T = TypeVar("T")
 
 # Exit codes of the command.
 CLEAN, DRIFT, NOT_DONE, DEAD_LETTERED = 0, 1, 2, 3
-
-
-class Repairs:
-    """Bounded batches of the changes that undo drift, sent through the writer (external versions)."""
-
-    def __init__(self, writer: Writer, batch_size: int) -> None:
-        self.writer, self.batch_size = writer, batch_size
-        self.pending: list[Change] = []
-
-    async def add(self, verdict: Verdict) -> None:
-        change = repair_change(self.writer.spec, verdict, clock.now_millis())
-        if change is None:
-            return
-        self.pending.append(change)
-        if len(self.pending) >= self.batch_size:
-            await self.flush()
-
-    async def flush(self) -> None:
-        batch, self.pending = self.pending, []
-        if batch:
-            await self.writer.write(batch)
 
 
 async def _expected(
@@ -140,10 +115,12 @@ async def compare(
 
 @dataclass(frozen=True)
 class Repaired:
-    """What `--repair` sent: writes that settled (a newer version already indexed counts too) and refused ones."""
+    """What `--repair` sent: writes that settled (a newer version already indexed counts too) and refused ones;
+    of the written, those put over a newer version in the index (MongoDB had gone back to an earlier point)."""
 
     written: int
     rejected: int
+    restored: int = 0
 
 
 @dataclass
@@ -191,7 +168,7 @@ async def verify(
         # not refreshed on its own (search-idle shards), so everything acknowledged before now is made visible.
         await client.indices.refresh(index=index)
     metrics = Metrics()
-    repairs = Repairs(Writer(client, database, spec, metrics, asyncio.Event()), batch_size) if repair else None
+    repairs = Repairs(client, database, spec, metrics, batch_size, asyncio.Event()) if repair else None
 
     async def check(repairs: Repairs | None) -> Tally:
         letters = await DeadLetters(database, spec.alias).by_id()  # few: each is a document to fix by hand
@@ -204,7 +181,7 @@ async def verify(
     report = Report(spec.alias, index, found, 0.0)
     if repairs is not None and index is not None:
         await repairs.flush()
-        report.repaired = Repaired(metrics.indexed + metrics.deleted, metrics.failed)
+        report.repaired = Repaired(metrics.indexed + metrics.deleted, metrics.failed, repairs.restored)
         if found.drift:
             await client.indices.refresh(index=index)
             report.recheck = await check(None)
@@ -231,7 +208,10 @@ def describe(report: Report) -> list[str]:
     ]
     lines += _examples(found)
     if report.repaired is not None and found.drift:
-        lines.append(f"repair: {report.repaired.written} written, {report.repaired.rejected} refused (dead-lettered)")
+        repaired = report.repaired
+        lines.append(f"repair: {repaired.written} written, {repaired.rejected} refused (dead-lettered)")
+        if repaired.restored:
+            lines.append(f"  of which {repaired.restored} over a newer version in the index (MongoDB went back)")
         if report.recheck is not None:
             recheck = report.recheck
             state = "clean" if recheck.drift == 0 else "still drifting"
@@ -262,32 +242,31 @@ def _log_fields(report: Report) -> dict[str, Any]:
         **{kind.value: report.found.counts[kind] for kind in (*DRIFT_KINDS, Kind.DEAD_LETTERED)},
     }
     if report.repaired is not None:
-        fields.update(repair_written=report.repaired.written, repair_rejected=report.repaired.rejected)
+        fields.update(
+            repair_written=report.repaired.written,
+            repair_rejected=report.repaired.rejected,
+            repair_restored=report.repaired.restored,
+        )
     if report.recheck is not None:
         fields["recheck_drift"] = report.recheck.drift
     return fields
 
 
-async def main_async(settings: Settings, spec: Spec, repair: bool, out: TextIO = sys.stdout) -> int:
-    """The `verify [--repair]` command: prints the report and returns the exit code.
+async def command(
+    database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, spec: Spec, *, batch_size: int, repair: bool
+) -> tuple[int, list[str]]:
+    """The `verify [--repair]` command's exit code and the lines it prints (the command line prints them).
 
     0: no drift (or all of it repaired, as a re-check confirmed); 1: drift; 2: the check itself could not be done;
-    3: no drift, but documents Elasticsearch refused are dead-lettered.
+    3: no drift, but documents Elasticsearch refused are dead-lettered. A refused credential or certificate is
+    raised: the command line says what to fix.
     """
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=False)
-    es = AsyncElasticsearch(settings.es_nodes, request_timeout=60, max_retries=max(3, len(settings.es_nodes)))
     try:
-        database = mongo.get_default_database(default="rocketchat")
-        report = await verify(database, es, spec, batch_size=settings.batch_size, repair=repair)
+        report = await verify(database, es, spec, batch_size=batch_size, repair=repair)
     except (OutOfOrder, ApiError, TransportError, PyMongoError) as error:
+        if elasticsearch_refusals.needs_a_person(error):
+            raise
         log.error("verify of %s could not be done: %s: %s", spec.alias, type(error).__name__, error)
-        out.write(f"verify {spec.alias}: not done: {type(error).__name__}: {error}\n")
-        return NOT_DONE
-    finally:
-        await es.close()
-        await mongo.close()
+        return NOT_DONE, [f"verify {spec.alias}: not done: {type(error).__name__}: {error}"]
     log.info("verify of %s: %d ids drift", spec.alias, report.found.drift, extra=_log_fields(report))
-    for line in describe(report):
-        out.write(line + "\n")
-    out.flush()
-    return report.exit_code
+    return report.exit_code, describe(report)

@@ -16,6 +16,7 @@ from elasticsearch import ApiError, AsyncElasticsearch
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from common import elasticsearch_refusals
 from indexer import indices, source
 from indexer.backfill import backfill
 from indexer.lease import Lease, LeaseLost
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 # Seconds between counts of the dead letters while leading: `verify --repair` and `reindex`, other processes, change
 # them too; between counts the writer moves the gauge itself.
 DEAD_LETTER_RECOUNT = 60.0
+# Seconds between tries while Elasticsearch refuses our credential or we refuse its certificate.
+NEEDS_A_PERSON_RETRY = 30.0
 
 
 class Worker:
@@ -87,7 +90,20 @@ class Worker:
                 log.warning("stopped writing: %s", error)
             except Stopped:
                 pass
-            except (PyMongoError, TransportError, ApiError, IndexMissing) as error:
+            except (
+                PyMongoError,
+                TransportError,
+                ApiError,
+                IndexMissing,
+                elasticsearch_refusals.CredentialRefused,
+            ) as error:
+                explained = elasticsearch_refusals.explain(error, self.settings.elasticsearch.credential)
+                if explained is not None:
+                    # A refused credential or certificate: a person must act (a rotated Secret fixes it), so retry
+                    # slowly and say why at ERROR, every time.
+                    log.error("%s; trying again in %.0f s", explained, NEEDS_A_PERSON_RETRY)
+                    await self._sleep(NEEDS_A_PERSON_RETRY)
+                    continue
                 # Writes retry by themselves; this is a read or an index/alias call that failed: start over.
                 log.warning("%s; starting over from the checkpoint", type(error).__name__)
                 await self._sleep(1.0)

@@ -3,6 +3,7 @@
 
 - acknowledged (2xx), or settled: 409 (the index holds a newer version), 404 on a delete (already gone);
 - retried with backoff: 429, 5xx, a request that never got an answer (connection lost, timeout);
+- our credential refused (401, or 403 from Elasticsearch's security): raised, never dead-lettered;
 - refused (any other status): dead-lettered with Elasticsearch's reason, counted as failed, never as written.
 """
 
@@ -16,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elastic_transport import TransportError
-from elasticsearch import AsyncElasticsearch
+from elasticsearch import ApiError, AsyncElasticsearch
 from elasticsearch.helpers import async_streaming_bulk
 from pymongo.asynchronous.database import AsyncDatabase
 
+from common import elasticsearch_refusals
 from indexer import source
 from indexer.changes import Change, Op, upsert
 from indexer.dead_letters import DeadLetters
@@ -120,6 +122,22 @@ def batch_actions(batch: Sequence[Change], targets: Sequence[str]) -> list[dict[
     return actions
 
 
+def _raise_refusal(item: Mapping[str, Any]) -> None:
+    """A bulk request refused as a whole for our credential (401/403) is not about the documents: it must not
+    dead-letter them. The helper turns it into one failed item per action; raise it instead."""
+    result = next(iter(item.values()), None)
+    failure = result.get("exception") if isinstance(result, Mapping) else None
+    if isinstance(failure, ApiError) and elasticsearch_refusals.needs_a_person(failure):
+        raise failure
+    if isinstance(result, Mapping) and result.get("status") in {401, 403}:
+        error = result.get("error")
+        if isinstance(error, Mapping) and error.get("type") == "security_exception":
+            # One document's index is not ours to write (a missing privilege): the same for every document.
+            raise elasticsearch_refusals.CredentialRefused(
+                elasticsearch_refusals.describe("credential", int(result["status"]), {"error": error})
+            )
+
+
 async def send(client: AsyncElasticsearch, actions: list[dict[str, Any]], *, require_alias: bool) -> list[BulkItem]:
     """One bulk request for `actions`; the parsed item of each, in order, without raising.
 
@@ -136,6 +154,7 @@ async def send(client: AsyncElasticsearch, actions: list[dict[str, Any]], *, req
             max_retries=0,
             require_alias=require_alias,
         ):
+            _raise_refusal(item)
             items.append(BulkItem.parse(item))
     except TransportError as error:  # ApiErrors are turned into items by the helper; these are not
         log.warning("bulk request failed: %s", type(error).__name__)
@@ -169,6 +188,7 @@ class Writer:
         *,
         target: str | None = None,
         may_write: Callable[[], None] = lambda: None,
+        on_conflict: Callable[[str, int], None] = lambda document_id, version: None,
     ) -> None:
         self.es = es
         self.database = database
@@ -176,6 +196,9 @@ class Writer:
         self.metrics = metrics
         self.stop = stop
         self.may_write = may_write  # raises LeaseLost when this process may no longer write
+        # Told of each write to the live alias that a newer version (or delete tombstone) beat: `verify --repair`
+        # must know when its write did not land.
+        self.on_conflict = on_conflict
         self.targets = Targets(target or spec.alias)
         self.dead_letters = DeadLetters(database, spec.alias)
 
@@ -219,6 +242,8 @@ class Writer:
                 if outcome is Outcome.SETTLED:
                     if action["_index"] == live:
                         self.metrics.count_settled(action["_op_type"])
+                        if item.status == 409:
+                            self.on_conflict(action["_id"], action["version"])
                         if item.status is not None and item.status < 300:
                             written.append((action["_id"], action["version"]))
                 elif outcome is Outcome.RETRY:
@@ -232,6 +257,9 @@ class Writer:
             if retry:
                 self.metrics.retried += len(retry)
                 delay = backoff_seconds(attempt)
+                # Retrying is the loop going round, and so is its backoff: liveness means "a restart would help",
+                # which it would not while Elasticsearch is away (backend_up and the retry counter say so).
+                self.metrics.waiting(delay)
                 log.warning("%d bulk items failed transiently; retrying in %.1fs", len(retry), delay)
                 attempt += 1
                 try:

@@ -74,9 +74,20 @@ class InvalidSort(ApiError):
 
 
 class QueryFailed(ApiError):
-    """What Rocket.Chat answers when MongoDB refuses its query: a 400 with the database's message."""
+    """What Rocket.Chat answers when its route handler throws (MongoDB refuses the query, `JSON.parse` fails): a 400
+    with the thrown message."""
 
     status = 400
+
+
+class UnsupportedRequest(ApiError):
+    """A request Rocket.Chat answers but this service cannot answer faithfully from the index (a sort path it does
+    not hold, autocomplete's MongoDB `conditions`): 400 saying so; the proxy may send such requests to Rocket.Chat."""
+
+    status = 400
+
+    def body(self) -> dict[str, Any]:
+        return {"success": False, "error": f"{self} [error-not-supported]", "errorType": "error-not-supported"}
 
 
 class NotFound(ApiError):

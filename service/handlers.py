@@ -1,4 +1,4 @@
-"""Service-wide handlers (probes, OpenAPI) and the middleware that turns every failure into the contract's JSON
+"""Service-wide handlers (OpenAPI) and the middleware that turns every failure into the contract's JSON
 envelope. The routes' own handlers live with their family: `service.lookup.handler`, `service.lists.handlers`."""
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import elasticsearch
 import orjson
-import pymongo.errors
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from common import elasticsearch_refusals
 from service import backend_failures
 from service.errors import ApiError
-from service.keys import ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.keys import SETTINGS
 from service.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
@@ -30,29 +29,20 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Ready when Elasticsearch answers and has the alias, and MongoDB answers a ping."""
-    checks: dict[str, str] = {}
-    try:
-        exists = await request.app[ELASTICSEARCH].indices.exists_alias(name=request.app[SETTINGS].es_index)
-        checks["elasticsearch"] = "ok" if exists else "alias missing"
-    except elasticsearch.TransportError as failure:
-        checks["elasticsearch"] = type(failure).__name__
-    try:
-        await request.app[MONGO_DATABASE].command("ping")
-        checks["mongo"] = "ok"
-    except pymongo.errors.PyMongoError as failure:
-        checks["mongo"] = type(failure).__name__
-    ready = all(state == "ok" for state in checks.values())
-    return json_response({"ready": ready, "checks": checks}, 200 if ready else 503)
-
-
 async def openapi(request: web.Request) -> web.Response:
     return json_response(OPENAPI)
+
+
+def _log_backend_failure(request: web.Request, failure: Exception) -> None:
+    """A refused credential or certificate is an operator's to fix: said as such, naming the kind, never a secret."""
+    refused = elasticsearch_refusals.refusal(failure, request.app[SETTINGS].elasticsearch.credential)
+    problem = None if refused is not None else elasticsearch_refusals.certificate_problem(failure)
+    if refused is not None:
+        log.error("backend failure on %s: %s", request.path, refused)
+    elif problem is not None:
+        log.error("backend failure on %s: Elasticsearch's certificate is refused: %s", request.path, problem)
+    else:
+        log.warning("backend failure on %s: %s", request.path, type(failure).__name__)
 
 
 def envelope(request_log: float = 0.0) -> Middleware:
@@ -98,7 +88,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
             log.exception("unexpected failure on %s", request.path)
             mapped = ApiError("Internal server error")
         else:
-            log.warning("backend failure on %s: %s", request.path, type(failure).__name__)
+            _log_backend_failure(request, failure)
         response = json_response(mapped.body(), mapped.status)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from typing import Final, Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pymongo import monitoring
 
 from common import process_metrics
+from common.backends import BackendStates, BackendUpCollector
 from common.serving import serving
 from service.metric_counts import ErrorTally, Latency, RouteTally
 
@@ -29,6 +30,15 @@ UNMATCHED_ROUTE: Final = "unmatched"
 BACKENDS: Final = ("elasticsearch", "mongo")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _route_of(resource: web.AbstractResource | None) -> str:
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
+
+
+def route_name(request: web.Request) -> str:
+    """The route template a request matched (`unmatched` for unknown paths): the `route` label of every series."""
+    return _route_of(request.match_info.route.resource)
 
 
 class CacheCounts(Protocol):
@@ -137,16 +147,27 @@ class _RequestCollector(Collector):
 class ServiceMetrics:
     """One process's registry; the middleware counts requests, the backends report through `backend`."""
 
-    def __init__(self) -> None:
+    def __init__(self, backends: BackendStates | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(BackendUpCollector(f"{PREFIX}_backend_up", backends or BackendStates()))
         # By route template; the tally of a resource is found by the resource itself (no string built per request).
         self._by_name: dict[str, RouteTally] = {}
         self._by_resource: dict[object, RouteTally] = {}
         self.registry.register(_RequestCollector(self._by_name))
         self.backend = BackendObserver()
         self.registry.register(self.backend)
+        # Rare (a backend failed and ROCKETCHAT_URL is set): a plain labelled counter is cheap enough here.
+        self._fallbacks = Counter(
+            f"{PREFIX}_fallbacks",
+            "Requests forwarded to Rocket.Chat after a backend failure (ROCKETCHAT_URL), by route.",
+            ["route"],
+            registry=self.registry,
+        )
         self.mongo_listener: monitoring.CommandListener = _MongoListener(self.backend)
         process_metrics.register(self.registry, PREFIX)
+
+    def fell_back(self, route: str) -> None:
+        self._fallbacks.labels(route).inc()
 
     def watch_caches(self, caches: Mapping[str, CacheCounts]) -> None:
         self.registry.register(_CacheCollector(caches))
@@ -155,7 +176,7 @@ class ServiceMetrics:
         return generate_latest(self.registry)
 
     def _tally(self, resource: web.AbstractResource | None) -> RouteTally:
-        name = resource.canonical if resource is not None else UNMATCHED_ROUTE
+        name = _route_of(resource)
         tally = self._by_name.get(name)
         if tally is None:
             tally = self._by_name[name] = RouteTally(LATENCY_BUCKETS)

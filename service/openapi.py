@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from service import openapi_contacts
+from service import openapi_contacts, openapi_visitors
 from service import openapi_parts as parts
 from service.http_server import MAX_LINE_SIZE
 
@@ -168,6 +168,7 @@ OPENAPI: Final[dict[str, Any]] = {
             }
         },
         **openapi_contacts.PATHS,
+        **openapi_visitors.PATHS,
         "/healthz": {
             "get": {
                 "summary": "The process is alive",

@@ -10,29 +10,8 @@ from typing import Any, Final
 
 from service import openapi_parts as parts
 
-_SPACE, _STRING = parts.JSON_SPACE, parts.JSON_STRING
-_SORT_MEMBER = f"{_STRING}{_SPACE}:{_SPACE}-?1{_SPACE}"
-SORT_PATTERN: Final = f"^{_SPACE}\\{{{_SPACE}(?:{_SORT_MEMBER}(?:,{_SPACE}{_SORT_MEMBER})*)?\\}}{_SPACE}$"
 # Not only JavaScript's white space (Ajv's `isNotEmpty` trims it).
 NOT_BLANK_PATTERN: Final = "[^\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]"
-
-
-def _invalid(error_type: str, example: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["success", "error", "errorType"],
-        "properties": {
-            "success": {"const": False},
-            "error": {"type": "string", "pattern": f" \\[{error_type}\\]$", "examples": [example]},
-            "errorType": {"const": error_type},
-        },
-    }
-
-
-_INVALID_PARAMS: Final = _invalid("invalid-params", "must be number [invalid-params]")
-_INVALID_SORT: Final = _invalid("error-invalid-sort", 'Invalid sort parameter provided: "{" [error-invalid-sort]')
-_INVALID_SORT["required"].append("details")
-_INVALID_SORT["properties"]["details"] = {"const": {"helperMethod": "parseJsonQuery"}}
 
 _CONTACT: Final[dict[str, Any]] = {
     "type": "object",
@@ -62,27 +41,23 @@ _MANAGER: Final = {
 }
 
 
-def _query(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
-
-
 _SEARCH_PARAMETERS: Final = [
-    _query(
+    parts.query_parameter(
         "searchText",
         {"type": "string"},
         "A literal, case-insensitive substring of `name`, any `emails.address` or any `phones.phoneNumber`; "
         "empty or absent: every contact.",
     ),
-    _query("unknown", {"type": "boolean"}, "Only contacts whose `unknown` equals this (default false)."),
-    _query(
+    parts.query_parameter("unknown", {"type": "boolean"}, "Only contacts whose `unknown` equals this (default false)."),
+    parts.query_parameter(
         "count",
         {"type": "number"},
         "Page size (default API_DEFAULT_COUNT 50, at most API_UPPER_COUNT_LIMIT 100; 0: every match).",
     ),
-    _query("offset", {"type": "number", "minimum": 0}, "Contacts to skip (a negative one is refused)."),
-    _query(
+    parts.query_parameter("offset", {"type": "number", "minimum": 0}, "Contacts to skip (a negative one is refused)."),
+    parts.query_parameter(
         "sort",
-        {"type": "string", "anyOf": [{"maxLength": 0}, {"pattern": SORT_PATTERN}]},
+        {"type": "string", "anyOf": [{"maxLength": 0}, {"pattern": parts.SORT_PATTERN}]},
         'A JSON object of paths and 1 or -1, e.g. `{"name":1}` (the default); `{}`: no order.',
     ),
 ]
@@ -123,7 +98,7 @@ PATHS: Final[dict[str, Any]] = {
                     "description": "An invalid parameter (Ajv's first message), an invalid sort, or a negative offset "
                     "(MongoDB's message, as Rocket.Chat passes it on)",
                     "content": parts.json_content(
-                        {"anyOf": [_INVALID_PARAMS, _INVALID_SORT, parts.FAILURE]},
+                        {"anyOf": [parts.INVALID_PARAMS, parts.INVALID_SORT, parts.FAILURE]},
                         {"success": False, "error": "must be number [invalid-params]", "errorType": "invalid-params"},
                     ),
                 },
@@ -136,7 +111,7 @@ PATHS: Final[dict[str, Any]] = {
             "summary": "One enabled Rocket.Chat 7 contact by id",
             "security": parts.SECURITY,
             "parameters": [
-                _query(
+                parts.query_parameter(
                     "contactId",
                     {"type": "string", "pattern": NOT_BLANK_PATTERN},
                     "The contact's `_id`.",
@@ -158,7 +133,7 @@ PATHS: Final[dict[str, Any]] = {
                 "400": {
                     "description": "A missing, blank or repeated `contactId`, or another parameter",
                     "content": parts.json_content(
-                        _INVALID_PARAMS,
+                        parts.INVALID_PARAMS,
                         {
                             "success": False,
                             "error": "must have required property 'contactId' [invalid-params]",

@@ -22,6 +22,12 @@ def moment(day: int, *, millisecond: int = 0) -> dt.datetime:
     return dt.datetime(2024, 5, 1, 10, 31, 7) + dt.timedelta(days=day, milliseconds=millisecond)
 
 
+def now() -> dt.datetime:
+    """The current time as MongoDB stores it (naive UTC, milliseconds): a write newer than any `moment`."""
+    current = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return current.replace(microsecond=current.microsecond // 1000 * 1000)
+
+
 def visitor(**fields: Any) -> dict[str, Any]:
     number = next(_sequence)
     # Dates of the past only (the last one is in 2025): a test that writes a visitor again at "now" must be

@@ -11,12 +11,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contact_index import livechat_contacts as fields
 from service import backend_failures, rocketchat
 from service.errors import BackendFailed, NotFound
+from service.lists import pages
 from service.lists import query as list_query
 from service.lists.params import ListRequest
 from service.metrics import BackendObserver, timed
 
 MAX_ID_BYTES = 512
-_SOURCE = {"includes": [fields.FIELD_CONTACT]}
 
 
 async def search(
@@ -28,43 +28,18 @@ async def search(
 ) -> dict[str, Any]:
     """Rocket.Chat's `{contacts, count, offset, total, success}` for one request: the page and the exact total.
     Each Elasticsearch call is timed and its failures counted by `observer`, as the lookup's are."""
-    query = list_query.search_filter(request)
-    limit = list_query.page_size(request)
-    first = min(limit or list_query.PAGE, list_query.PAGE)
-    # A shard that failed on every copy (a node died mid-search) fails the request: no short page or total.
-    common: dict[str, Any] = {
-        "index": alias,
-        "query": query,
-        "allow_partial_search_results": False,
-        "observer": observer,
-    }
-    if request.offset > fields.MAX_RESULT_WINDOW - first:
-        # Past any index's end (`from` is a 32-bit integer): only the total is needed.
-        response = await _search(client, **common, size=0, track_total_hits=True)
-        return list_query.answer([], request, response["hits"]["total"]["value"])
-    common.update(sort=list_query.sort_clauses(request), source=_SOURCE)
-    response = await _search(client, **common, from_=request.offset, size=first, track_total_hits=True)
-    total = response["hits"]["total"]["value"]
-    hits = response["hits"]["hits"]
-    contacts = [hit["_source"][fields.FIELD_CONTACT] for hit in hits]
-    # Every match (count=0), or a MongoDB negative limit larger than a page: the rest after the last hit.
-    while len(hits) == list_query.PAGE and (limit is None or len(contacts) < limit):
-        wanted = list_query.PAGE if limit is None else min(list_query.PAGE, limit - len(contacts))
-        response = await _search(client, **common, size=wanted, search_after=hits[-1]["sort"], track_total_hits=False)
-        hits = response["hits"]["hits"]
-        contacts.extend(hit["_source"][fields.FIELD_CONTACT] for hit in hits)
+    contacts, total = await pages.read(
+        client,
+        alias,
+        list_query.search_filter(request),
+        list_query.sort_clauses(request),
+        request,
+        fields.FIELD_CONTACT,
+        fields.MAX_RESULT_WINDOW,
+        observer,
+    )
     managers = await _managers(database, list_query.manager_ids(contacts))
     return list_query.answer([list_query.with_manager(contact, managers) for contact in contacts], request, total)
-
-
-async def _search(client: AsyncElasticsearch, observer: BackendObserver | None, **arguments: Any) -> dict[str, Any]:
-    """One `_search`; an answer with failed shards or a timeout is the contract's error, never a short page."""
-    async with timed(observer, "elasticsearch"):
-        answer: dict[str, Any] = (await client.search(**arguments)).body
-    refused = backend_failures.for_answer(answer)
-    if refused is not None:
-        raise refused
-    return answer
 
 
 async def _managers(database: AsyncDatabase[dict[str, Any]], ids: list[str]) -> dict[str, dict[str, Any]]:

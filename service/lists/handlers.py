@@ -1,4 +1,5 @@
-"""The handlers of the paged lists: Rocket.Chat 7's `contacts.search` and `contacts.get`."""
+"""The handlers of the paged lists: Rocket.Chat 7's `contacts.search` and `contacts.get`, and `livechat/visitors.search`
+and `livechat/visitors.autocomplete`."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from aiohttp import web
 
 from service import auth
 from service.handlers import json_response
-from service.keys import AUTHENTICATOR, ELASTICSEARCH, MONGO_DATABASE, SETTINGS
+from service.keys import AUTHENTICATOR, CUSTOM_FIELDS, ELASTICSEARCH, MONGO_DATABASE, SETTINGS, VISITOR_LISTS
 from service.lists import contacts as contact_list
 from service.lists import params as list_params
+from service.lists import visitor_query
 from service.metrics import METRICS, BackendObserver
 
 
@@ -44,3 +46,24 @@ async def contacts_get(request: web.Request) -> web.Response:
         request.app[ELASTICSEARCH], request.app[SETTINGS].es_contacts_index, contact_id, _observer(request)
     )
     return json_response(body)
+
+
+async def visitors_search(request: web.Request) -> web.Response:
+    """`livechat/visitors.search`: 401, then the parameters (400), then `view-l-room` (403), then the sort."""
+    authenticator = request.app[AUTHENTICATOR]
+    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
+    requested = list_params.parse_visitors_search(list(request.query.items()), request.app[SETTINGS].paging)
+    await authenticator.require(caller, auth.PERMISSION)
+    sorted_request = list_params.with_sort(requested)
+    searchable = await request.app[CUSTOM_FIELDS].searchable() if sorted_request.search_text else frozenset()
+    return json_response(await request.app[VISITOR_LISTS].search(sorted_request, searchable))
+
+
+async def visitors_autocomplete(request: web.Request) -> web.Response:
+    """`livechat/visitors.autocomplete`: 401, then the parameters (400), then `view-l-room` (403), then the
+    `selector`'s JSON (400)."""
+    authenticator = request.app[AUTHENTICATOR]
+    caller = await authenticator.authenticate(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
+    selector = list_params.parse_autocomplete(list(request.query.items()))
+    await authenticator.require(caller, auth.PERMISSION)
+    return json_response(await request.app[VISITOR_LISTS].autocomplete(visitor_query.parse_selector(selector)))

@@ -1,4 +1,5 @@
-"""Pure validation of `contacts.search` and `contacts.get` query strings, exactly as Rocket.Chat 7 does it.
+"""Pure validation of the paged lists' query strings (`contacts.search`, `contacts.get`, `livechat/visitors.search`,
+`livechat/visitors.autocomplete`), exactly as Rocket.Chat 7 does it.
 
 Rocket.Chat parses the query string with `qs` (a repeated key or `key[...]` becomes an array or object), validates
 it with Ajv (`coerceTypes: true`, first error only, no path in the message), then pages with `getPaginationItems`
@@ -10,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from service.errors import InvalidParamsMessage, InvalidSort, QueryFailed
+from service.lists.js import JS_WHITESPACE, js_number, js_parse_int_of
 
 # Schema order: Ajv checks the properties in this order, whatever the order of the query string.
 SEARCH_PROPERTIES: Final = {
@@ -26,12 +27,9 @@ SEARCH_PROPERTIES: Final = {
     "unknown": "boolean",
 }
 GET_PROPERTIES: Final = {"contactId": "string"}
-
-# JavaScript's whitespace (String.prototype.trim, Number()): not quite Python's str.strip().
-JS_WHITESPACE: Final = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
-_DECIMAL: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_RADIX: Final = {"0x": 16, "0o": 8, "0b": 2}
-_RADIX_DIGITS: Final = {16: re.compile(r"[0-9a-fA-F]+"), 8: re.compile(r"[0-7]+"), 2: re.compile(r"[01]+")}
+# `livechat/visitors.search`: every property `nullable`, `term` required.
+VISITORS_SEARCH_PROPERTIES: Final = {"count": "number", "offset": "number", "sort": "string", "term": "string"}
+VISITORS_AUTOCOMPLETE_PROPERTIES: Final = {"selector": "string"}
 
 
 @dataclass(frozen=True)
@@ -51,34 +49,9 @@ class ListRequest:
     # one batch of n.
     count: int = 50
     offset: int = 0
-    # (path, 1 | -1) in order; None: Rocket.Chat's default {name: 1}; empty: no sort (natural order).
+    # (path, 1 | -1) in order; None: the route's default (`{name: 1}`, `{ts: -1}`); empty: no sort (natural order).
     sort: tuple[tuple[str, int], ...] | None = None
     raw_sort: str = ""
-
-
-def js_number(text: str) -> float | None:
-    """JavaScript's `Number(text)`, or None where it gives NaN."""
-    stripped = text.strip(JS_WHITESPACE)
-    if not stripped:
-        return 0.0
-    unsigned = stripped.lstrip("+-")
-    if unsigned == "Infinity" and len(stripped) - len(unsigned) <= 1:
-        return -math.inf if stripped[0] == "-" else math.inf
-    radix = _RADIX.get(stripped[:2].lower())
-    if radix is not None:
-        digits = stripped[2:]
-        return float(int(digits, radix)) if _RADIX_DIGITS[radix].fullmatch(digits) else None
-    return float(stripped) if _DECIMAL.fullmatch(stripped) else None
-
-
-def js_parse_int_of(number: float) -> int:
-    """`parseInt(String(number))` for a finite number: JavaScript prints 1e21 and up, and below 1e-6, in exponent
-    form, of which parseInt keeps the first digit."""
-    magnitude = abs(number)
-    if magnitude == 0 or 1e-6 <= magnitude < 1e21:
-        return int(number)
-    first_digit = int(repr(magnitude)[0])
-    return -first_digit if number < 0 else first_digit
 
 
 def qs_key(name: str) -> tuple[str, bool]:
@@ -103,8 +76,12 @@ def _qs_parse(pairs: Sequence[tuple[str, str]]) -> dict[str, str | None]:
     return parsed
 
 
-def _validate(parsed: dict[str, str | None], properties: dict[str, str], required: tuple[str, ...]) -> dict[str, Any]:
-    """Ajv's first error, in its order: required, additionalProperties, then each property in schema order."""
+def _validate(
+    parsed: dict[str, str | None], properties: dict[str, str], required: tuple[str, ...], nullable: bool = False
+) -> dict[str, Any]:
+    """Ajv's first error, in its order: required, additionalProperties, then each property in schema order. With
+    `nullable` (every property of the schema), an empty value that is not a string coerces to null (None), as Ajv's
+    `coerceTypes` does for the type list `[<type>, "null"]`; the message still names only the type."""
     for name in required:
         if name not in parsed:
             raise InvalidParamsMessage(f"must have required property '{name}'")
@@ -117,7 +94,9 @@ def _validate(parsed: dict[str, str | None], properties: dict[str, str], require
         raw = parsed[name]
         if raw is None:
             raise InvalidParamsMessage(f"must be {kind}")
-        if kind == "number":
+        if nullable and raw == "" and kind != "string":
+            values[name] = None
+        elif kind == "number":
             # Ajv coerces a non-empty string that equals its own Number().
             number = js_number(raw) if raw else None
             if number is None or not math.isfinite(number):
@@ -209,6 +188,23 @@ def _count(count: float | None, paging: Paging) -> int:
 
 def _offset(offset: float | None) -> int:
     return js_parse_int_of(offset) if offset else 0
+
+
+def parse_visitors_search(pairs: Sequence[tuple[str, str]], paging: Paging) -> ListRequest:
+    """A `livechat/visitors.search` query string as Rocket.Chat's validator reads it, or its 400 (`term` required;
+    `count=` and `offset=` are null, which pages as absent)."""
+    values = _validate(_qs_parse(pairs), VISITORS_SEARCH_PROPERTIES, ("term",), nullable=True)
+    return ListRequest(
+        search_text=values["term"],
+        count=_count(values.get("count"), paging),
+        offset=_offset(values.get("offset")),
+        raw_sort=values.get("sort", ""),
+    )
+
+
+def parse_autocomplete(pairs: Sequence[tuple[str, str]]) -> str:
+    """The `selector` of a `livechat/visitors.autocomplete` query string (still JSON text), or its 400."""
+    return str(_validate(_qs_parse(pairs), VISITORS_AUTOCOMPLETE_PROPERTIES, ("selector",))["selector"])
 
 
 def parse_get(pairs: Sequence[tuple[str, str]]) -> str:

@@ -1,28 +1,34 @@
-"""A minimal HTTP/1.1 client for the lookup's one request to Elasticsearch: pooled keep-alive connections, each
-request written with a single send, the answer parsed as it arrives; the nodes of a cluster in turn, a node that
-cannot be reached set aside for a while.
+"""A minimal HTTP/1.1 client for the lookup's one request to Elasticsearch: pooled keep-alive connections (at most
+MAX_CONNECTIONS per node), each request written with a single send, the answer parsed as it arrives; the nodes of a
+cluster in turn from a random first one, a node that cannot be reached set aside for a while (`node_rotation`).
 
 Why not aiohttp's client (or elastic-transport): under load their Python request path and their two sends per
 request (head, then body) cost the service more CPU per lookup than Elasticsearch spent answering it
 (docs/benchmarks.md, "Lookups"). This client does only what `POST /<alias>/_search` needs: `Content-Length` or
-chunked answers, `Connection: close`, http or https, and basic auth from the URL.
+chunked answers, `Connection: close`, http or https with the credential and TLS trust every client gets from
+`common.elasticsearch_clients`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import logging
 import ssl
 import time
 from collections.abc import Callable
 from typing import Final, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+from common.backends import ELASTICSEARCH, BackendStates
+from common.elasticsearch_clients import Connection
+from common.elasticsearch_refusals import FINGERPRINT_MISMATCH
+from service.lookup.node_rotation import NodeRotation
 
 log = logging.getLogger(__name__)
 
-MAX_IDLE: Final = 64
+# Sockets one process keeps to one node, busy or idle; a lookup beyond them waits for one to be free.
+MAX_CONNECTIONS: Final = 64
 MAX_HEAD: Final = 64 * 1024
 
 
@@ -150,25 +156,37 @@ class _Connection(asyncio.Protocol):
 
 
 class NodeHttp:
-    """POSTs JSON to one Elasticsearch node over pooled connections; returns the status and the raw body."""
+    """POSTs JSON to one Elasticsearch node over at most `max_connections` pooled connections (a request beyond
+    them waits for one, within the timeout); returns the status and the raw body."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float,
+        *,
+        tls: ssl.SSLContext | None = None,
+        authorization: str | None = None,
+        pinned: Callable[[bytes | None], bool] = lambda _certificate: True,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         parts = urlsplit(url)
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if parts.scheme == "https" else 9200)
-        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        self._ssl = tls if parts.scheme == "https" else None
+        self._pinned = pinned
         self._prefix = parts.path.rstrip("/")
         self._timeout = timeout
         head = [f"Host: {parts.netloc.rpartition('@')[2]}", "Content-Type: application/json"]
-        if parts.username is not None:
-            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-            head.append(f"Authorization: Basic {base64.b64encode(credentials).decode('ascii')}")
+        if authorization is not None:
+            head.append(f"Authorization: {authorization}")
         self._headers = ("\r\n".join(head) + "\r\n").encode("latin-1")
         self._idle: collections.deque[_Connection] = collections.deque()
+        self._slots = asyncio.Semaphore(max_connections)
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         """One request; a reused connection that turns out closed is replaced once. Raises OSError (and
-        ConnectionError) when Elasticsearch cannot be reached, TimeoutError after the timeout, ProtocolError."""
+        ConnectionError, ssl.SSLError) when Elasticsearch cannot be reached or its certificate is refused,
+        TimeoutError after the timeout (waiting for a free connection included), ProtocolError."""
         request = b"".join(
             (
                 f"POST {self._prefix}{path} HTTP/1.1\r\n".encode("latin-1"),
@@ -177,7 +195,7 @@ class NodeHttp:
                 body,
             )
         )
-        async with asyncio.timeout(self._timeout):
+        async with asyncio.timeout(self._timeout), self._slots:
             while self._idle:
                 connection = self._idle.pop()
                 if connection.closed:
@@ -190,7 +208,14 @@ class NodeHttp:
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl)
+        transport, connection = await loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl)
+        if self._ssl is not None:
+            tls = transport.get_extra_info("ssl_object")
+            if not self._pinned(tls.getpeercert(binary_form=True) if tls is not None else None):
+                connection.close()
+                mismatch = ssl.SSLCertVerificationError(FINGERPRINT_MISMATCH)
+                mismatch.verify_message = FINGERPRINT_MISMATCH
+                raise mismatch
         return connection
 
     async def _exchange(self, connection: _Connection, request: bytes) -> tuple[int, bytes]:
@@ -199,10 +224,8 @@ class NodeHttp:
         except BaseException:
             connection.close()  # a timeout or cancellation leaves the connection mid-answer
             raise
-        if not connection.closed and len(self._idle) < MAX_IDLE:
-            self._idle.append(connection)
-        elif not connection.closed:
-            connection.close()
+        if not connection.closed:
+            self._idle.append(connection)  # at most max_connections: each holds a slot while in use
         return answer
 
     async def close(self) -> None:
@@ -211,40 +234,47 @@ class NodeHttp:
 
 
 class ElasticsearchHttp:
-    """POSTs to the nodes of a cluster in turn. A node that cannot be reached (refused, reset, not HTTP) is set aside
-    for 1 s, doubling up to 30 s, and the request goes on to the next node, as elastic-transport does; a timeout is
-    not retried, so a hanging cluster still answers within the timeout."""
+    """POSTs to the nodes of a cluster in the order `NodeRotation` gives: a node that cannot be reached (refused,
+    reset, not HTTP, its certificate refused) is set aside and the request goes on to the next node, as
+    elastic-transport does; a timeout is not retried, so a hanging cluster still answers within the timeout."""
 
-    def __init__(self, urls: list[str], timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._nodes = [NodeHttp(url, timeout) for url in urls]
-        self._failures = [0] * len(urls)
-        self._dead_until = [0.0] * len(urls)
+    def __init__(
+        self,
+        reach: Connection,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+        rotation: NodeRotation | None = None,
+        backends: BackendStates | None = None,
+    ) -> None:
+        tls = reach.ssl_context()  # one context (the CA read once) for every connection to every node
+        self.credential = reach.credential
+        self._nodes = [
+            NodeHttp(url, timeout, tls=tls, authorization=reach.authorization, pinned=reach.fingerprint_matches)
+            for url in reach.nodes
+        ]
+        self._rotation = rotation or NodeRotation(len(self._nodes))
+        self._backends = backends or BackendStates()
         self._clock = clock
-        self._turn = 0
-
-    def _order(self) -> list[int]:
-        """Every node once, starting with the next in turn; live ones first, then those set aside (soonest back
-        first), so a request is tried everywhere before it fails."""
-        self._turn = (self._turn + 1) % len(self._nodes)
-        rotation = [(self._turn + step) % len(self._nodes) for step in range(len(self._nodes))]
-        now = self._clock()
-        return sorted(rotation, key=lambda index: max(0.0, self._dead_until[index] - now))
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         """The answer of the first node that gives one. Raises what the last node tried raised (OSError,
         ProtocolError) when none could be reached, TimeoutError at once."""
-        order = self._order()
+        order = self._rotation.order(self._clock())
         for attempt, index in enumerate(order, start=1):
             try:
                 answer = await self._nodes[index].post(path, body)
+            except TimeoutError:
+                self._backends.unreachable(ELASTICSEARCH)
+                raise
             except (OSError, ProtocolError) as failure:
-                self._failures[index] += 1
-                self._dead_until[index] = self._clock() + min(30.0, 2.0 ** (self._failures[index] - 1))
+                self._rotation.failed(index, self._clock())
                 if attempt == len(order):
+                    self._backends.unreachable(ELASTICSEARCH)
                     raise
                 log.warning("Retrying request after failure on a node (%s), on the next one", type(failure).__name__)
                 continue
-            self._failures[index], self._dead_until[index] = 0, 0.0
+            self._rotation.succeeded(index)
+            self._backends.reached(ELASTICSEARCH)
             return answer
         raise AssertionError("no node to send to")  # unreachable: there is always at least one node
 

@@ -1,4 +1,10 @@
-"""Pure translation of a contact.search request into an Elasticsearch query, and of its hits into a contact."""
+"""Pure translation of a contact.search request into an Elasticsearch query, and of its hits into a contact.
+
+Custom values are matched through the older lower-cased keyword grams with a literal check of the candidates, not the
+exact substring scheme the visitor lists use (`custom_search`): those tokens exist only in indices of mapping
+generation 2, and contact.search must keep answering from an index built before, until `reindex` has run everywhere
+(`contact_index/visitors.py`). Moving it needs that one reindex; then the grams can go.
+"""
 
 from __future__ import annotations
 

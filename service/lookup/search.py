@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import orjson
 
+from common import elasticsearch_refusals
 from contact_index import visitors as visitor_fields
 from service import backend_failures
 from service.errors import ApiError, BackendFailed, BackendUnavailable
@@ -42,6 +43,13 @@ def search_body(criteria: query.Criteria, size: int, search_after: list[Any] | N
     if search_after is not None:
         body["search_after"] = search_after
     return orjson.dumps(body)
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
 
 
 class ContactSearch:
@@ -85,10 +93,17 @@ class ContactSearch:
             log.warning("Elasticsearch timed out")
             raise BackendUnavailable(backend_failures.UNAVAILABLE) from failure
         except (OSError, ProtocolError) as failure:
-            log.warning("Elasticsearch unreachable: %s", type(failure).__name__)
+            problem = elasticsearch_refusals.certificate_problem(failure)
+            if problem is not None:
+                log.error("Elasticsearch's certificate is refused: %s", problem)
+            else:
+                log.warning("Elasticsearch unreachable: %s", type(failure).__name__)
             raise BackendUnavailable(backend_failures.UNAVAILABLE) from failure
         if status != 200:
-            log.warning("Elasticsearch answered %d to a lookup", status)
+            if elasticsearch_refusals.is_refusal(status, _json_or_none(raw)):
+                log.error("%s", elasticsearch_refusals.describe(self._http.credential, status, _json_or_none(raw)))
+            else:
+                log.warning("Elasticsearch answered %d to a lookup", status)
             raise backend_failures.for_status(status, backend_failures.error_type(raw))
         try:
             answer = backend_failures.parse_answer(raw)

@@ -225,3 +225,13 @@ async def sigterm_worker(
             await process.wait()
     assert process.returncode is not None
     return process.returncode, stderr
+
+
+async def verify_command(settings: Settings, spec: Spec, repair: bool = False) -> tuple[int, str]:
+    """`python -m indexer verify [--repair]` for one spec, in process: its exit code and what it prints."""
+    from indexer import __main__ as command_line
+    from indexer import verify
+
+    async with command_line.clients(settings) as (database, es):
+        code, lines = await verify.command(database, es, spec, batch_size=settings.batch_size, repair=repair)
+    return code, "".join(line + "\n" for line in lines)

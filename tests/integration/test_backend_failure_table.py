@@ -24,6 +24,8 @@ ROUTES = {
     "contact.search": "/api/v1/omnichannel/contact.search?email=a%40b.c",
     "contacts.search": "/api/v1/omnichannel/contacts.search?searchText=ab",
     "contacts.get": "/api/v1/omnichannel/contacts.get?contactId=c1",
+    "visitors.search": "/api/v1/livechat/visitors.search?term=ab",
+    "visitors.autocomplete": "/api/v1/livechat/visitors.autocomplete?selector=%7B%22term%22%3A%22ab%22%7D",
 }
 ES_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 UNAVAILABLE = (503, {"success": False, "error": "Search backend is unavailable"})
@@ -83,6 +85,9 @@ class StandIn:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         await request.read()
         if self.mode in SEARCH_ONLY_MODES:
+            if request.path.endswith("/_mapping"):
+                # The visitor lists first check the index's generation: a current one, so the search is reached.
+                return _ok({"contacts-v2": {"mappings": {"_meta": {"version": 2}}}})
             if request.path.endswith("/_search"):
                 self.searches += 1
                 return _ok(SEARCH_ONLY_MODES[self.mode])
@@ -144,7 +149,7 @@ async def test_each_failure_gets_one_status_on_every_route(
     assert await _answer(client, route) == MODES[mode][1]
 
 
-@pytest.mark.parametrize("route", ["contact.search", "contacts.search"])
+@pytest.mark.parametrize("route", ["contact.search", "contacts.search", "visitors.search", "visitors.autocomplete"])
 @pytest.mark.parametrize("mode", sorted(SEARCH_ONLY_MODES))
 async def test_a_partial_search_answer_is_never_served_as_a_200(
     client: TestClient[Any, Any], stand_in: tuple[StandIn, str], mode: str, route: str

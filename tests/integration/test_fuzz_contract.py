@@ -29,8 +29,16 @@ from tests.integration.conftest import Indexer
 SEARCH = "/api/v1/omnichannel/contact.search"
 CONTACTS_SEARCH = "/api/v1/omnichannel/contacts.search"
 CONTACTS_GET = "/api/v1/omnichannel/contacts.get"
+VISITORS_SEARCH = "/api/v1/livechat/visitors.search"
+VISITORS_AUTOCOMPLETE = "/api/v1/livechat/visitors.autocomplete"
 # What a request the schema accepts is answered with, per route.
-ANSWERED = {SEARCH: {200}, CONTACTS_SEARCH: {200}, CONTACTS_GET: {200, 404}}
+ANSWERED = {
+    SEARCH: {200},
+    CONTACTS_SEARCH: {200},
+    CONTACTS_GET: {200, 404},
+    VISITORS_SEARCH: {200},
+    VISITORS_AUTOCOMPLETE: {200},
+}
 AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
 # Bounded and derandomized: the same requests on every run. Drawing from the patterns of `custom` is most of the
 # time (about 0.1 s an example on 2 shared cores); a run that takes longer than RUN_TIMEOUT fails.
@@ -163,7 +171,9 @@ async def run_fuzzer(api: TestClient[Any, Any], path: str, mode: GenerationMode,
     return await asyncio.wait_for(asyncio.to_thread(fuzz, base_url, path, mode, headers), RUN_TIMEOUT)
 
 
-ROUTES = pytest.mark.parametrize("path", [SEARCH, CONTACTS_SEARCH, CONTACTS_GET])
+ROUTES = pytest.mark.parametrize(
+    "path", [SEARCH, CONTACTS_SEARCH, CONTACTS_GET, VISITORS_SEARCH, VISITORS_AUTOCOMPLETE]
+)
 
 
 @pytest.fixture

@@ -113,7 +113,6 @@ async def test_dashboard_and_alerts_use_only_exposed_names(scraped: set[str]) ->
     assert sorted(used - BACKEND_UP - scraped) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 21 adds the backend-up gauges: drop this mark when its branch is merged")
 async def test_backend_up_gauges_are_exposed(scraped: set[str]) -> None:
     assert used_names() >= BACKEND_UP
     assert sorted(BACKEND_UP - scraped) == []

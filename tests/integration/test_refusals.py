@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import io
 import sys
 from typing import Any
 
@@ -23,7 +22,15 @@ from indexer.metrics import Metrics
 from indexer.settings import Settings
 from tests import factories
 from tests.conftest import Services
-from tests.integration.indexer_helpers import eventually, index_side, indexed, quiet_progress, running, worker_settings
+from tests.integration.indexer_helpers import (
+    eventually,
+    index_side,
+    indexed,
+    quiet_progress,
+    running,
+    verify_command,
+    worker_settings,
+)
 from tests.processes import process_environment
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -58,9 +65,7 @@ def settings_for(services: Services, mongo_url: str, alias: str) -> Settings:
 
 
 async def run_verify(settings: Settings, alias: str, repair: bool = False) -> tuple[int, str]:
-    out = io.StringIO()
-    code = await verify.main_async(settings, VISITORS.with_alias(alias), repair, out=out)
-    return code, out.getvalue()
+    return await verify_command(settings, VISITORS.with_alias(alias), repair)
 
 
 async def test_once_dead_letters_a_refused_visitor_says_so_and_exits_1(

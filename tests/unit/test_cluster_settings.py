@@ -78,7 +78,7 @@ def test_a_layout_replaces_flat_keys_too_and_keeps_everything_else() -> None:
 def test_the_default_layout_is_the_specs_own() -> None:
     defaults = IndexerSettings.from_env({"MONGO_URL": "mongodb://m"})
     assert (defaults.es_shards, defaults.es_replicas) == (1, "0-1")
-    assert layout.laid_out(VISITORS, defaults.index_layout).settings == shared.SETTINGS
+    assert layout.laid_out(VISITORS, defaults.index_layout).settings == VISITORS.settings
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,13 @@ parseJsonQuery). The expected messages were reproduced with Rocket.Chat's own Aj
 from __future__ import annotations
 
 import math
+import re
+from urllib.parse import parse_qsl
 
 import pytest
 
 from service.errors import InvalidParamsMessage, InvalidSort, QueryFailed
+from service.lists import js
 from service.lists import params as list_params
 from service.lists.params import ListRequest, Paging
 
@@ -183,7 +186,7 @@ def test_get_keeps_the_id_as_sent() -> None:
     ],
 )
 def test_js_number(text: str, expected: float | None) -> None:
-    assert list_params.js_number(text) == expected
+    assert js.js_number(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -191,4 +194,48 @@ def test_js_number(text: str, expected: float | None) -> None:
     [(2.7, 2), (-2.7, -2), (1e20, 10**20), (1.5e21, 1), (-1e22, -1), (1e-6, 0), (5e-7, 5), (0.0, 0)],
 )
 def test_parse_int_of_a_printed_number(number: float, expected: int) -> None:
-    assert list_params.js_parse_int_of(number) == expected
+    assert js.js_parse_int_of(number) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "must have required property 'term'"),
+        ("count=5", "must have required property 'term'"),
+        ("term=a&foo=1", "must NOT have additional properties"),
+        ("term=a&count=abc", "must be number"),
+        ("term=a&offset=x", "must be number"),
+        ("term=a&term=b", "must be string"),
+        ("term[x]=a", "must be string"),
+        ("term=a&sort[ts]=1", "must be string"),
+    ],
+)
+def test_visitors_search_refusals(query: str, message: str) -> None:
+    with pytest.raises(InvalidParamsMessage, match=rf"^{re.escape(message)}$"):
+        list_params.parse_visitors_search(parse_qsl(query, keep_blank_values=True), Paging())
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("term=", ListRequest(search_text="", count=50)),
+        ("term=a&count=&offset=", ListRequest(search_text="a", count=50, offset=0)),  # nullable: '' is null
+        ("term=a&count=0&offset=3", ListRequest(search_text="a", count=0, offset=3)),
+        ("term=a&count=500", ListRequest(search_text="a", count=100)),
+        ("term=a&sort=", ListRequest(search_text="a", count=50)),
+        ('term=%20x&sort={"ts":1}', ListRequest(search_text=" x", count=50, raw_sort='{"ts":1}')),
+    ],
+)
+def test_visitors_search_values(query: str, expected: ListRequest) -> None:
+    assert list_params.parse_visitors_search(parse_qsl(query, keep_blank_values=True), Paging()) == expected
+
+
+def test_autocomplete_needs_exactly_one_selector() -> None:
+    assert list_params.parse_autocomplete([("selector", "{}")]) == "{}"
+    for pairs, message in [
+        ([], "must have required property 'selector'"),
+        ([("selector", "a"), ("x", "1")], "must NOT have additional properties"),
+        ([("selector", "a"), ("selector", "b")], "must be string"),
+    ]:
+        with pytest.raises(InvalidParamsMessage, match=re.escape(message)):
+            list_params.parse_autocomplete(pairs)

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from service.errors import UnsupportedRequest
+from service.lists import paging
 from service.lists import query as list_query
 from service.lists.params import ListRequest
 
@@ -41,7 +43,14 @@ def test_sort_clauses(sort: tuple[tuple[str, int], ...] | None, expected: list[d
 
 @pytest.mark.parametrize(("count", "size"), [(50, 50), (0, None), (-3, 3)])
 def test_page_size(count: int, size: int | None) -> None:
-    assert list_query.page_size(ListRequest(count=count)) == size
+    assert paging.page_size(ListRequest(count=count)) == size
+
+
+def test_a_path_that_stored_documents_may_hold_but_the_index_does_not_sort_by_is_refused() -> None:
+    fields = {"name": ("sort_name", "keyword")}
+    with pytest.raises(UnsupportedRequest, match="'phone'"):
+        paging.sort_clauses((("phone", 1),), (), fields, unknown_ties=False)
+    assert paging.sort_clauses((("phone", 1),), (), fields, unknown_ties=True) == [{"id": {"order": "asc"}}]
 
 
 def test_managers_are_looked_up_once_and_moved_last() -> None:

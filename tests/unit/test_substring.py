@@ -20,11 +20,11 @@ from contact_index import substring
 FIELD = "search"
 
 
-def matches(query: dict[str, Any] | None, values: list[str]) -> bool:
+def matches(query: dict[str, Any] | None, values: list[str], prefix: str = "", anchored: bool = False) -> bool:
     """Elasticsearch's answer for one document holding `values`, computed from the tokens it would store."""
     if query is None:
         return True
-    stored = [text.split() for text in substring.tokens(values)]
+    stored = [text.split() for text in substring.tokens(values, prefix, anchored)]
     if "prefix" in query:
         start = query["prefix"][FIELD]["value"]
         return any(token.startswith(start) for value in stored for token in value)
@@ -94,3 +94,37 @@ def test_folding_keeps_every_position() -> None:
 def test_tokens_never_hold_whitespace_or_the_needle_text() -> None:
     tokens = substring.value_tokens("a b\t.*")
     assert tokens.split() == ["61.20.62.", "20.62.9.", "62.9.2e.", "9.2e.2a.", "2e.2a.-", "2a.--"]
+
+
+@given(values=st.lists(text, max_size=4), data=st.data())
+@settings(max_examples=300, deadline=None)
+def test_an_anchored_query_matches_exactly_the_values_starting_with_the_needle(values: list[str], data: Any) -> None:
+    needles = ["", "a", "ab", "abc", data.draw(text, label="any needle")]
+    needles.extend(value[: data.draw(st.integers(0, len(value)), label="end")] for value in values)
+    for needle in needles:
+        expected = any(re.match(re.escape(needle), value, re.IGNORECASE) for value in values)
+        assert matches(substring.query(FIELD, needle, anchored=True), values, anchored=True) == expected
+
+
+@given(first=st.lists(text, max_size=3), second=st.lists(text, max_size=3), needle=text)
+@settings(max_examples=300, deadline=None)
+def test_a_namespace_keeps_the_values_of_two_keys_apart(first: list[str], second: list[str], needle: str) -> None:
+    """One document's `a` and `b` values share the field; a query under `a` sees only `a`'s."""
+    a, b = substring.namespace("a"), substring.namespace("b")
+    stored = [text.split() for text in substring.tokens(first, a) + substring.tokens(second, b)]
+    query = substring.query(FIELD, needle, a)
+    if query is None:
+        return
+    if "prefix" in query:
+        start = query["prefix"][FIELD]["value"]
+        found = any(token.startswith(start) for value in stored for token in value)
+    else:
+        phrase = query["match_phrase"][FIELD]["query"].split()
+        found = any(value[i : i + len(phrase)] == phrase for value in stored for i in range(len(value)))
+    assert found == oracle(needle, first)
+
+
+def test_anchored_tokens_start_with_the_start_symbol() -> None:
+    assert substring.value_tokens("", anchored=True) == "^.--"
+    assert substring.value_tokens("Ab", anchored=True).split() == ["^.61.62.", "61.62.-", "62.--"]
+    assert substring.query(FIELD, "", anchored=True) == {"prefix": {FIELD: {"value": "^."}}}

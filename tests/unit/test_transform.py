@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from bson import Decimal128, ObjectId
 
-from contact_index import shared
+from contact_index import shared, substring
 from contact_index import visitors as visitor_fields
 from indexer import documents
 from indexer.collections import VISITORS
@@ -113,3 +113,28 @@ def test_document_id_of_object_ids_and_odd_ids() -> None:
 def test_content_hash_ignores_key_order() -> None:
     assert documents.content_hash({"a": 1, "b": 2}) == documents.content_hash({"b": 2, "a": 1})
     assert documents.content_hash({"a": 1}) != documents.content_hash({"a": 2})
+
+
+def test_the_visitor_lists_fields_follow_mongodb_paths() -> None:
+    """Generation 2: exact emails as stored, phones and sort values through arrays, tokens of name and username,
+    anchored name tokens, every custom key's tokens under its namespace."""
+    visitor = {
+        "_id": "v",
+        "name": "Ab",
+        "username": "g-1",
+        "visitorEmails": [{"address": "Santa@Example.com"}, {"address": ["x@y", 3]}, "junk"],
+        "phone": {"phoneNumber": "+55"},
+        "livechatData": {"plan": "Go", "tags": ["x", 1], "count": 3},
+        "lastChat": {"ts": dt.datetime(2024, 1, 1)},
+    }
+    document = visitors_collection.to_index_document(visitor)
+    assert document[visitor_fields.FIELD_EMAIL_ADDRESSES] == ["Santa@Example.com", "x@y"]
+    assert document[visitor_fields.FIELD_PHONES] == ["+55"]
+    assert document[visitor_fields.FIELD_SEARCH] == [substring.value_tokens("Ab"), substring.value_tokens("g-1")]
+    assert document[visitor_fields.FIELD_NAME_START] == [substring.value_tokens("Ab", anchored=True)]
+    assert document[visitor_fields.FIELD_CUSTOM_SEARCH] == [
+        substring.value_tokens("Go", substring.namespace("plan")),
+        substring.value_tokens("x", substring.namespace("tags")),
+    ]
+    assert document["sort_name"] == ["Ab"] and document["sort_emails"] == ["Santa@Example.com", "x@y"]
+    assert document["sort_last_chat_ts"] == [1704067200000] and document["sort_phones"] == ["+55"]
