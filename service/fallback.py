@@ -16,6 +16,7 @@ from typing import Final
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from service import backend_failures
 from service.errors import ApiError
@@ -81,7 +82,7 @@ class RocketChat:
         try:
             async with self._session.request(
                 request.method,
-                self._url + request.raw_path,  # path and query string as the caller sent them
+                URL(self._url + request.raw_path, encoded=True),  # path and query string as the caller sent them
                 headers=forwarded_headers(request),
                 timeout=self._timeout,
                 allow_redirects=False,

@@ -15,7 +15,7 @@ from indexer.collections import VISITORS
 from indexer.collections import visitors as visitors_collection
 from tests import factories
 from tests.conftest import Services
-from tests.integration.test_verify import stored
+from tests.integration.test_verify import as_stored, stored
 
 SEARCH = "/api/v1/omnichannel/contact.search"
 AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
@@ -96,4 +96,4 @@ async def test_a_document_behind_a_newer_delete_tombstone_is_written_again(
 
     code, printed = await repair(database, es, alias)
     assert code == 0, printed
-    assert await stored(es, index, "v1") == visitors_collection.to_index_document(visitor)
+    assert await stored(es, index, "v1") == as_stored(visitor)
