@@ -62,7 +62,6 @@ class Sync:
 
     async def load(self) -> Checkpoint:
         self.checkpoint = await self.store.load()
-        self.metrics.dead_letters = await self.writer.dead_letters.count()
         await self.follow_reindex()
         return self.checkpoint
 

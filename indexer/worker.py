@@ -31,6 +31,9 @@ from indexer.writer import IndexMissing, Stopped
 
 log = logging.getLogger(__name__)
 
+# Seconds between counts of the dead letters while leading: `verify --repair` and `reindex`, other processes, change
+# them too; between counts the writer moves the gauge itself.
+DEAD_LETTER_RECOUNT = 60.0
 # Seconds between tries while Elasticsearch refuses our credential or we refuse its certificate.
 NEEDS_A_PERSON_RETRY = 30.0
 
@@ -79,6 +82,8 @@ class Worker:
             sync = self.new_sync()
             reconciler = Reconciler(self.database, self.es, sync.writer, self.settings.batch_size)
             heartbeat = asyncio.create_task(self.lease.keep(), name="indexer-lease")
+            # Beside the sync, not before it: a takeover writes as soon as it can.
+            counting = asyncio.create_task(self._count_dead_letters(sync), name="indexer-dead-letters")
             try:
                 await self._lead(sync, reconciler)
             except LeaseLost as error:
@@ -105,13 +110,21 @@ class Worker:
             finally:
                 await reconciler.stop()
                 heartbeat.cancel()
-                await asyncio.gather(heartbeat, return_exceptions=True)
+                counting.cancel()
+                await asyncio.gather(heartbeat, counting, return_exceptions=True)
                 if self.stop.is_set():
                     # Releasing lets a waiting replica take over at once; past half the lease's life it is not
                     # worth waiting for an unreachable MongoDB, as the lease runs out by itself.
                     with contextlib.suppress(PyMongoError, TimeoutError):
                         await asyncio.wait_for(self.lease.release(), timeout=self.settings.lease_ttl / 2)
         self.metrics.phase = "stopped"
+
+    async def _count_dead_letters(self, sync: Sync) -> None:
+        """Keeps the `dead_letters_waiting` gauge true while this process leads."""
+        while True:
+            with contextlib.suppress(PyMongoError):
+                self.metrics.dead_letters = await sync.writer.dead_letters.count()
+            await asyncio.sleep(DEAD_LETTER_RECOUNT)
 
     def new_sync(self) -> Sync:
         """The state one leadership shares between its jobs."""

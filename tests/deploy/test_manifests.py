@@ -397,6 +397,14 @@ Breakage = Callable[[Path], None]
 
 BREAKAGES: dict[str, tuple[Breakage, list[str]]] = {
     "replicas not an integer": (
+        lambda d: edit(
+            d / "helm/contact-search/templates/service-deployment.yaml",
+            "  replicas: {{ .Values.service.replicas }}\n",
+            '  replicas: "{{ .Values.service.replicas }}"\n',
+        ),
+        ["deployment/contact-search ", "spec.replicas", "'3' is not of type 'integer'"],
+    ),
+    "a value of the wrong type": (
         lambda d: edit(d / "helm/contact-search/ci/basic-auth-values.yaml", "  replicas: 3\n", '  replicas: "three"\n'),
         # The chart's values schema refuses it before anything renders.
         ["helm lint --strict", "at '/service/replicas': got string, want integer"],

@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from indexer import backfill, reindex
 from indexer.collections import VISITORS
-from indexer.dead_letters import DEAD_LETTERS_COLLECTION
+from indexer.dead_letters import DEAD_LETTERS_COLLECTION, DeadLetters
 from indexer.metrics import Metrics
 from indexer.settings import Settings
 from indexer.verify import command as verify
@@ -174,6 +174,19 @@ async def test_the_worker_retries_a_dead_lettered_visitor_once_it_changed(
 
 async def _gauge_is(metrics: Metrics, waiting: int) -> bool:
     return metrics.dead_letters == waiting
+
+
+async def test_a_new_leader_counts_the_dead_letters_already_waiting(
+    services: Services, mongo_url: str, database: AsyncDatabase[dict[str, Any]], es: AsyncElasticsearch, alias: str
+) -> None:
+    """Dead letters left by an earlier leader (or by `reindex`) show in the gauge, those of other aliases do not."""
+    await database[VISITORS.collection].insert_many([factories.visitor() for _ in range(3)])
+    letters = DeadLetters(database, alias)
+    for document_id in ("gone-1", "gone-2"):
+        await letters.add(document_id, 1, f"{alias}-v1", {"type": "mapper_parsing_exception"})
+    await DeadLetters(database, f"{alias}-other").add("elsewhere", 1, "x", {"type": "x"})
+    async with running(worker_settings(services, mongo_url, alias), database, es) as worker:
+        await eventually(lambda: _gauge_is(worker.metrics, 2))
 
 
 async def test_reindex_dead_letters_what_the_new_index_refuses_and_says_so(
