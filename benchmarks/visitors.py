@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
@@ -32,12 +31,10 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from benchmarks.clients import benchmark_client
-from benchmarks.measure import listening_pid, measured, percentiles, timed
-from benchmarks.seeding import TOKEN, free_port, index_generated, make_visitor, seed_mongo, wait_ready, with_database
-from common import config
+from benchmarks.measure import arguments, measured, percentiles, report, service_process, timed
+from benchmarks.seeding import TOKEN, index_generated, make_visitor, seed_mongo, wait_ready, with_database
 from contact_index import shared
 from indexer.collections import VISITORS
-from tests.processes import process_environment
 
 RESULTS = Path(__file__).parent / "results" / "visitors.json"
 HEADERS = {"X-User-Id": "bench-agent", "X-Auth-Token": TOKEN}
@@ -182,18 +179,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await seed_mongo(mongo_url, database_name)
         build_seconds = await build_index(es, database, alias, args.visitors)
         kinds = requests_by_kind(args.visitors, args.requests)
-        port = free_port()
-        environment = process_environment(
-            with_database(mongo_url, database_name), None, alias, PORT=str(port), LOG_LEVEL="WARNING"
-        )
-        service = await asyncio.create_subprocess_exec(sys.executable, "-m", "service", env=environment)
-        try:
-            es_port = int(config.es_nodes(es_url)[0].rsplit(":", 1)[1].split("/")[0])
-            pids = {"service": service.pid, "elasticsearch": listening_pid(es_port)}
-            ours = await through_service(f"http://127.0.0.1:{port}", kinds, pids)
-        finally:
-            service.terminate()
-            await service.wait()
+        async with service_process(with_database(mongo_url, database_name), es_url, alias) as (base, pids):
+            ours = await through_service(base, kinds, pids)
         theirs = {
             str(size): await rocketchat_way(database, size, kinds, max(2, args.requests * 1_000 // size))
             for size in args.rocketchat_sizes
@@ -212,28 +199,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--visitors", type=int, default=1_000_000)
-    parser.add_argument(
-        "--rocketchat-sizes",
-        type=lambda text: [int(part) for part in text.split(",") if part],
-        default=[10_000, 100_000],
-    )
-    parser.add_argument("--requests", type=int, default=200)
-    args = parser.parse_args()
+    args = arguments(__doc__, "visitors")
     results = asyncio.run(run(args))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    built = results["build_seconds"]
-    print(f"visitor lists at {args.visitors:,} visitors (index built in {built} s), one request at a time:")
-    for kind, figures in results["service"].items():
-        line = f"  {kind:26} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} ms"
-        line += f"  total ~{figures['median_total']:,.0f}"
-        for size, theirs in results["rocketchat_way_on_the_wire_server"].items():
-            other = theirs[kind]["p50_ms"]
-            line += f" | Rocket.Chat's way at {int(size):,}: p50 {other:9.1f} ms ({other / figures['p50_ms']:.0f}x)"
-        print(line)
-    print(f"written to {RESULTS}")
+    report(results, f"visitor lists at {args.visitors:,} visitors", RESULTS, 26)
     return 0
 
 
