@@ -24,6 +24,21 @@ from tests.conftest import Services, with_database
 Indexer = Callable[[], Awaitable[int]]
 
 
+# The callers of the list routes' tests and Rocket.Chat's 401 and 403 bodies, written out as Rocket.Chat sends them.
+AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
+PLAIN = {"X-User-Id": "plain", "X-Auth-Token": "plain-token"}
+FORBIDDEN = {
+    "success": False,
+    "error": "User does not have the permissions required for this action [error-unauthorized]",
+}
+UNAUTHORIZED = {
+    "success": False,
+    "status": "error",
+    "message": "You must be logged in to do this.",
+    "error": "You must be logged in to do this.",
+}
+
+
 def service_settings(services: Services, mongo_url: str, alias: str, **overrides: Any) -> Settings:
     defaults: dict[str, Any] = {
         "auth_cache_ttl": 0.5,

@@ -22,20 +22,7 @@ from indexer.collections import LIVECHAT_CONTACTS
 from service.app import CONTACTS_GET_PATH, CONTACTS_SEARCH_PATH
 from tests import factories
 from tests.conftest import Services
-from tests.integration.conftest import module_world, service_settings, serving
-
-AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
-PLAIN = {"X-User-Id": "plain", "X-Auth-Token": "plain-token"}
-FORBIDDEN = {
-    "success": False,
-    "error": "User does not have the permissions required for this action [error-unauthorized]",
-}
-UNAUTHORIZED = {
-    "success": False,
-    "status": "error",
-    "message": "You must be logged in to do this.",
-    "error": "You must be logged in to do this.",
-}
+from tests.integration.conftest import AGENT, FORBIDDEN, PLAIN, UNAUTHORIZED, module_world, service_settings, serving
 
 MANAGER = {"_id": "manager", "createdAt": dt.datetime(2024, 1, 1), "username": "maria", "name": "Maria Manager"}
 NAMELESS_MANAGER = {"_id": "nameless", "username": "nameless"}

@@ -28,20 +28,7 @@ from service.app import VISITORS_AUTOCOMPLETE_PATH, VISITORS_SEARCH_PATH
 from service.settings import Settings
 from tests import factories
 from tests.conftest import Services
-from tests.integration.conftest import module_world, service_settings, serving
-
-AGENT = {"X-User-Id": "agent", "X-Auth-Token": "agent-token"}
-PLAIN = {"X-User-Id": "plain", "X-Auth-Token": "plain-token"}
-FORBIDDEN = {
-    "success": False,
-    "error": "User does not have the permissions required for this action [error-unauthorized]",
-}
-UNAUTHORIZED = {
-    "success": False,
-    "status": "error",
-    "message": "You must be logged in to do this.",
-    "error": "You must be logged in to do this.",
-}
+from tests.integration.conftest import AGENT, FORBIDDEN, PLAIN, UNAUTHORIZED, module_world, service_settings, serving
 
 
 def visitor(name: str | None, **extra: Any) -> dict[str, Any]:
